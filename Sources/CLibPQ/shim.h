@@ -1,0 +1,4 @@
+#ifndef CARDSYNC_CLIBPQ_SHIM_H
+#define CARDSYNC_CLIBPQ_SHIM_H
+#include <libpq-fe.h>
+#endif
