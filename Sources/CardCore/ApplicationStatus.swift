@@ -22,10 +22,11 @@ public enum ApplicationStatus: String, Sendable, CaseIterable, Codable {
     /// Open means not terminal; `on_hold` is open.
     public var isOpen: Bool { !isTerminal }
 
-    /// Statuses past `submitted` in the duplicate rule's sense: the bureau has acted on them.
+    /// Statuses past `submitted` in the duplicate rule's sense: the bureau has already acted on them
+    /// (returned for correction, approved, or further).
     public var isPastSubmitted: Bool {
         switch self {
-        case .approved, .produced, .dispatched: return true
+        case .returned, .approved, .produced, .dispatched: return true
         default: return false
         }
     }

@@ -1,0 +1,55 @@
+import CardCore
+import PostgresClient
+
+/// The central register of handling agencies.
+public struct AgencyRegistry {
+    let connection: Connection
+
+    public init(connection: Connection) { self.connection = connection }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case invalidCode(String)
+        case emptyName
+
+        public var description: String {
+            switch self {
+            case .invalidCode(let code):
+                return "agency code '\(code)' is not valid: it must match ^[A-Z0-9][A-Z0-9-]{1,31}$ (capital letters, digits, dashes)"
+            case .emptyName: return "an agency needs a name"
+            }
+        }
+    }
+
+    /// Registers an agency, or updates its name, district and channel. Returns true if new.
+    @discardableResult
+    public func add(_ agency: Agency) throws -> Bool {
+        guard Agency.isValidCode(agency.code) else { throw Failure.invalidCode(agency.code) }
+        guard !agency.name.isEmpty else { throw Failure.emptyName }
+        let rows = try connection.query("""
+            INSERT INTO cardsync.agencies (code, name, district, channel) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, district = EXCLUDED.district, channel = EXCLUDED.channel
+            RETURNING (xmax = 0) AS inserted
+            """, [.text(agency.code), .text(agency.name), agency.district.map { .text($0) } ?? .null, .text(agency.channel.rawValue)])
+        return try rows.first?.decode(Bool.self, column: "inserted") ?? false
+    }
+
+    /// Registers the agency if the centre does not know it yet; an existing registration wins.
+    public func ensureRegistered(_ agency: Agency) throws {
+        try connection.execute("""
+            INSERT INTO cardsync.agencies (code, name, district, channel) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (code) DO NOTHING
+            """, [.text(agency.code), .text(agency.name), agency.district.map { .text($0) } ?? .null, .text(agency.channel.rawValue)])
+    }
+
+    public func list() throws -> [Agency] {
+        try connection.query("SELECT code, name, district, channel FROM cardsync.agencies ORDER BY code").map { row in
+            Agency(code: try row.decode(String.self, column: "code"), name: try row.decode(String.self, column: "name"),
+                   district: try row.decode(String?.self, column: "district"),
+                   channel: AgencyChannel(rawValue: try row.decode(String.self, column: "channel")) ?? .counter)
+        }
+    }
+
+    public func exists(_ code: String) throws -> Bool {
+        !(try connection.query("SELECT 1 FROM cardsync.agencies WHERE code = $1", [.text(code)]).isEmpty)
+    }
+}

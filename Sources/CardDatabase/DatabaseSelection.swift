@@ -1,0 +1,132 @@
+import Foundation
+import LocalPostgres
+import Logging
+import PostgresClient
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Which central database a command uses (../shared/spec/cli.md, "Which database"):
+/// `--database URL`, else `CARDSYNC_DATABASE_URL`, else the embedded default, a private
+/// cluster under `CARDSYNC_HOME` that is created, started and migrated on first use.
+public struct DatabaseSelection: Sendable {
+    public enum Source: String, Sendable {
+        case flag = "--database"
+        case environment = "CARDSYNC_DATABASE_URL"
+        case embedded = "embedded default"
+    }
+
+    public let source: Source
+    /// The conninfo given by flag or environment (never printed: it may hold a password).
+    let conninfo: String?
+    /// The embedded cluster's home (`CARDSYNC_HOME`), for `.embedded`.
+    public let home: URL
+
+    /// The database the embedded cluster holds cardsync's data in.
+    public static let embeddedDatabaseName = "cardsync"
+
+    public init(flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        home = Self.home(environment: environment)
+        if let flag, !flag.isEmpty {
+            source = .flag
+            conninfo = flag
+        } else if let url = environment["CARDSYNC_DATABASE_URL"], !url.isEmpty {
+            source = .environment
+            conninfo = url
+        } else {
+            source = .embedded
+            conninfo = nil
+        }
+    }
+
+    /// `CARDSYNC_HOME`, or a per-user data directory: `$XDG_DATA_HOME/cardsync`,
+    /// `~/.local/share/cardsync`; for root `/var/lib/cardsync`, because the server runs as the
+    /// `postgres` user, which cannot enter `/root`.
+    public static func home(environment: [String: String]) -> URL {
+        if let home = environment["CARDSYNC_HOME"], !home.isEmpty { return URL(fileURLWithPath: home) }
+        if geteuid() == 0 { return URL(fileURLWithPath: "/var/lib/cardsync") }
+        if let xdg = environment["XDG_DATA_HOME"], !xdg.isEmpty {
+            return URL(fileURLWithPath: xdg).appendingPathComponent("cardsync")
+        }
+        let user = environment["HOME"].map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser
+        return user.appendingPathComponent(".local/share/cardsync")
+    }
+
+    /// The embedded cluster (whether or not it is in use).
+    public func embeddedCluster(logger: Logger? = nil) throws -> LocalCluster {
+        try LocalCluster(directory: home.appendingPathComponent("postgres"), logger: logger)
+    }
+
+    /// One line saying which database is in use, without any password.
+    public var summary: String {
+        switch source {
+        case .flag, .environment:
+            return "\(source.rawValue): \(Self.redacted(conninfo ?? ""))"
+        case .embedded:
+            return "embedded cluster in \(home.appendingPathComponent("postgres").path), database \(Self.embeddedDatabaseName)"
+        }
+    }
+
+    /// Connects, starting the embedded cluster and creating its database when needed, and
+    /// applies missing migrations (idempotent; reported on the logger).
+    public func connect(logger: Logger = Logger(label: "cardsync.database"), migrate: Bool = true,
+                        applicationName: String = "cardsync") throws -> Connection {
+        let connection: Connection
+        switch source {
+        case .flag, .environment:
+            connection = try Connection(conninfo: conninfo ?? "", logger: logger)
+        case .embedded:
+            let cluster = try embeddedCluster(logger: logger)
+            try cluster.start()
+            try Self.createDatabaseIfMissing(Self.embeddedDatabaseName, cluster: cluster, logger: logger)
+            connection = try Connection(
+                conninfo: cluster.connectionURI(database: Self.embeddedDatabaseName) + "&application_name=\(applicationName)",
+                logger: logger)
+        }
+        if migrate {
+            let report = try Migrator(connection: connection, logger: logger).migrate()
+            if !report.applied.isEmpty {
+                logger.notice("applied schema migrations", metadata: ["versions": "\(report.applied)"])
+            }
+        }
+        return connection
+    }
+
+    static func createDatabaseIfMissing(_ name: String, cluster: LocalCluster, logger: Logger) throws {
+        let admin = try Connection(conninfo: cluster.connectionURI(database: "postgres"), logger: logger)
+        let exists = try admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [.text(name)])
+        guard exists.isEmpty else { return }
+        do {
+            try admin.executeScript("CREATE DATABASE \(try admin.escapeIdentifier(name)) ENCODING 'UTF8'")
+        } catch let error as PostgresError where error.sqlState == "42P04" {
+            // Another cardsync process created it a moment ago.
+        }
+    }
+
+    /// A conninfo string or URI with any password replaced by `***`.
+    public static func redacted(_ conninfo: String) -> String {
+        var text = conninfo
+        // URI form: scheme://user:password@host
+        if let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].firstIndex(of: "@") {
+            let userinfo = text[scheme.upperBound..<at]
+            if let colon = userinfo.firstIndex(of: ":") {
+                text.replaceSubrange(text.index(after: colon)..<at, with: "***")
+            }
+        }
+        // key=value form and URI query parameters: password=...
+        var result = ""
+        var rest = Substring(text)
+        while let range = rest.range(of: "password=") {
+            result += rest[..<range.upperBound] + "***"
+            rest = rest[range.upperBound...]
+            if rest.first == "'" {
+                rest = rest.dropFirst()
+                rest = rest.drop { $0 != "'" }.dropFirst()
+            } else {
+                rest = rest.drop { $0 != " " && $0 != "&" }
+            }
+        }
+        return result + rest
+    }
+}

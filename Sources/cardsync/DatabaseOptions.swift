@@ -1,0 +1,40 @@
+import ArgumentParser
+import CardDatabase
+import Logging
+import PostgresClient
+
+/// `--database URL`, shared by every command that touches the central database.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "libpq connection URI or key=value conninfo of the central database.",
+        discussion: "Default: CARDSYNC_DATABASE_URL, else the embedded cluster under CARDSYNC_HOME.",
+        valueName: "URL"))
+    var database: String?
+
+    var selection: DatabaseSelection { DatabaseSelection(flag: database) }
+
+    /// Connects (starting and migrating the embedded default when it is the one in use).
+    func connect(logger: Logger = Logger(label: "cardsync")) throws -> Connection {
+        do {
+            return try selection.connect(logger: logger)
+        } catch {
+            throw CommandFailure("cannot use the central database (\(selection.summary)): \(error)",
+                                 hint: selection.source == .embedded
+                                     ? "check that PostgreSQL is installed (apt-get install postgresql) and CARDSYNC_HOME is writable"
+                                     : "check that the server runs and the URL, user and password are right")
+        }
+    }
+}
+
+/// A failure the user can act on: printed as `Error: message` plus a hint, exit status 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var message: String
+    var hint: String?
+
+    init(_ message: String, hint: String? = nil) {
+        self.message = message
+        self.hint = hint
+    }
+
+    var description: String { hint.map { "\(message)\nWhat to do: \($0)" } ?? message }
+}

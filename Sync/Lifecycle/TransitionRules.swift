@@ -1,0 +1,80 @@
+import CardCore
+
+/// Whether an event can apply to an application in its current state
+/// (../shared/spec/lifecycle.md, "Statuses" and "Out-of-order arrival is normal").
+public enum TransitionVerdict: Sendable, Equatable {
+    /// Apply it now.
+    case apply
+    /// Its prerequisite has not arrived yet (named): hold it as pending.
+    case wait(String)
+    /// It can never apply (the reason, for the `invalid_transition` conflict).
+    case never(String)
+}
+
+/// The transition table, one function so that every rule is in one place.
+public enum TransitionRules {
+    /// Decides what to do with `event` given the application's state.
+    /// `submitted` and conflict events are handled by the engine, not here.
+    public static func verdict(for event: LedgerEvent, on app: ApplicationState) -> TransitionVerdict {
+        let status = app.status
+        if status.isTerminal && event.type != .conflictResolved {
+            return .never("the application is already \(status.rawValue)")
+        }
+        switch event.type {
+        case .submitted:
+            return .never("the application was already submitted")
+        case .amended:
+            switch status {
+            case .submitted, .returned, .onHold:
+                return .apply
+            case .approved, .produced, .dispatched:
+                let paths = Set(event.data["changes"]?.objectValue?.keys.map { $0 } ?? [])
+                return paths.isSubset(of: AmendablePath.changeableAfterApproval)
+                    ? .apply
+                    : .never("only guardian.phone may be amended once the application is \(status.rawValue)")
+            default:
+                return .never("cannot amend an application that is \(status.rawValue)")
+            }
+        case .documentsVerified, .withdrawn:
+            return .apply
+        case .cardIssued:
+            switch status {
+            case .produced, .dispatched:
+                let number = event.data["card_number"]?.stringValue
+                if number != app.cardNumber {
+                    return .never("card number \(number ?? "(none)") is not the produced card \(app.cardNumber ?? "(none)")")
+                }
+                if status == .dispatched, let target = app.dispatchedTo, event.agencyCode != target {
+                    return .never("the card was dispatched to \(target); only that agency can issue it")
+                }
+                return .apply
+            default:
+                return .wait("card_produced")
+            }
+        case .approved:
+            return bureauDecision(status, appliesIn: [.submitted], waitsIn: [.returned, .onHold])
+        case .rejected:
+            return bureauDecision(status, appliesIn: [.submitted, .returned], waitsIn: [.onHold])
+        case .returned:
+            return bureauDecision(status, appliesIn: [.submitted], waitsIn: [.onHold])
+        case .cardProduced:
+            return bureauDecision(status, appliesIn: [.approved], waitsIn: [.submitted, .returned, .onHold])
+        case .cardDispatched:
+            return bureauDecision(status, appliesIn: [.produced],
+                                  waitsIn: [.submitted, .returned, .onHold, .approved])
+        case .conflictOpened, .conflictResolved:
+            return .apply
+        }
+    }
+
+    /// A bureau decision applies in some statuses, waits in earlier ones (the application has not
+    /// got there yet, or is on hold), and can never apply once the application is past it.
+    private static func bureauDecision(_ status: ApplicationStatus, appliesIn: Set<ApplicationStatus>,
+                                       waitsIn: Set<ApplicationStatus>) -> TransitionVerdict {
+        if appliesIn.contains(status) { return .apply }
+        if waitsIn.contains(status) {
+            return .wait(status == .onHold ? "conflict_resolution" : "status " + appliesIn.map(\.rawValue).sorted().joined(separator: "|"))
+        }
+        return .never("the application is already \(status.rawValue)")
+    }
+}

@@ -1,0 +1,82 @@
+import CardCore
+import Foundation
+import PostgresClient
+
+/// Stores detected conflicts and closes `pending_expired` conflicts whose event finally applied.
+enum ConflictWriter {
+    static func insert(_ drafts: [ConflictDraft], ids: [Int64], namingSubmissions: Set<Int>, on conn: Connection) throws {
+        guard !drafts.isEmpty else { return }
+        for (index, draft) in drafts.enumerated() {
+            try conn.execute("""
+                INSERT INTO cardsync.conflicts (conflict_id, kind, status, application_ids, agency_codes, event_ids,
+                                                ledger_ids, detail, resolved_at, resolved_by, outcome)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+                        CASE WHEN $3 = 'resolved' THEN now() END, CASE WHEN $3 = 'resolved' THEN 'cardsync' END, $9)
+                """, [
+                    .int64(ids[index]), .text(draft.kind.rawValue), .text(draft.isOpen ? "open" : "resolved"),
+                    .uuidArray(draft.applicationIDs), .textArray(draft.agencyCodes), .uuidArray(draft.eventIDs),
+                    .int64Array(draft.ledgerIDs), .json(JSONWriter.string(draft.detail)),
+                    draft.outcome.map { .text($0.rawValue) } ?? .null,
+                ])
+        }
+        // Name every ledger event involved: the applications' submissions for duplicates, and
+        // the event ids of ledger rows the fold referred to by id.
+        let naming = namingSubmissions.sorted().map { ids[$0] }
+        if !naming.isEmpty {
+            try conn.execute("""
+                UPDATE cardsync.conflicts c SET event_ids = s.event_ids, ledger_ids = s.ledger_ids
+                FROM (SELECT c2.conflict_id,
+                             array_agg(l.event_id ORDER BY l.ledger_id) AS event_ids,
+                             array_agg(l.ledger_id ORDER BY l.ledger_id) AS ledger_ids
+                      FROM cardsync.conflicts c2
+                      JOIN cardsync.ledger l ON l.application_id = ANY (c2.application_ids) AND l.type = 'submitted'
+                      WHERE c2.conflict_id = ANY ($1::int8[])
+                      GROUP BY c2.conflict_id) s
+                WHERE c.conflict_id = s.conflict_id
+                """, [.int64Array(naming)])
+        }
+        let amendments = drafts.indices.filter { drafts[$0].kind == .concurrentAmendment }.map { ids[$0] }
+        if !amendments.isEmpty {
+            try conn.execute("""
+                UPDATE cardsync.conflicts c SET event_ids = s.event_ids
+                FROM (SELECT c2.conflict_id, array_agg(l.event_id ORDER BY l.ledger_id) AS event_ids
+                      FROM cardsync.conflicts c2 JOIN cardsync.ledger l ON l.ledger_id = ANY (c2.ledger_ids)
+                      WHERE c2.conflict_id = ANY ($1::int8[])
+                      GROUP BY c2.conflict_id) s
+                WHERE c.conflict_id = s.conflict_id
+                """, [.int64Array(amendments)])
+        }
+    }
+
+    /// A pending event that expired and then applied: its conflict resolves itself.
+    static func resolveExpired(releasedLedgerIDs: [Int64], on conn: Connection) throws {
+        guard !releasedLedgerIDs.isEmpty else { return }
+        try conn.execute("""
+            UPDATE cardsync.conflicts SET status = 'resolved', outcome = 'applied', resolved_at = now(),
+                   resolved_by = 'cardsync', note = 'the prerequisite arrived and the event applied'
+            WHERE kind = 'pending_expired' AND status = 'open' AND ledger_ids && $1::int8[]
+            """, [.int64Array(releasedLedgerIDs)])
+    }
+
+    /// Opens a `pending_expired` conflict for each event pending longer than the horizon that
+    /// has none yet. Must run under the merge lock (it hands out conflict ids).
+    @discardableResult
+    static func openExpired(horizonSeconds: Int64, on conn: Connection) throws -> Int {
+        try conn.execute("""
+            INSERT INTO cardsync.conflicts (conflict_id, kind, status, application_ids, agency_codes, event_ids, ledger_ids, detail)
+            SELECT nextval('cardsync.conflict_id_seq'), 'pending_expired', 'open', ARRAY[l.application_id],
+                   ARRAY(SELECT DISTINCT x FROM unnest(ARRAY[l.agency_code, a.owning_agency]) AS x WHERE x IS NOT NULL),
+                   ARRAY[l.event_id], ARRAY[l.ledger_id],
+                   jsonb_build_object('event_type', l.type, 'recorded_at', l.recorded_at,
+                                      'waited_seconds', floor(extract(epoch FROM now() - l.recorded_at)),
+                                      'horizon_seconds', $1::int8,
+                                      'applied', false,
+                                      'reason', 'the event waited longer than the pending horizon for its prerequisite')
+            FROM (SELECT * FROM cardsync.ledger WHERE outcome = 'pending'
+                  AND recorded_at <= now() - make_interval(secs => $1::int8) ORDER BY ledger_id) l
+            LEFT JOIN cardsync.applications a ON a.application_id = l.application_id
+            WHERE NOT EXISTS (SELECT 1 FROM cardsync.conflicts c
+                              WHERE c.kind = 'pending_expired' AND c.ledger_ids @> ARRAY[l.ledger_id])
+            """, [.int64(horizonSeconds)])
+    }
+}

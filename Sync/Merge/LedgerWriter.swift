@@ -1,0 +1,57 @@
+import CardCore
+import Foundation
+import PostgresClient
+
+/// Appends rows to the ledger with binary COPY, and moves pending events to their outcome.
+enum LedgerWriter {
+    static let copySQL = """
+        COPY cardsync.ledger (ledger_id, event_id, application_id, type, origin, agency_code, seq,
+                              occurred_at, occurred_offset, data, outcome)
+        FROM STDIN (FORMAT binary)
+        """
+
+    static func write(_ rows: [(event: LedgerEvent, outcome: EventOutcome)], conflictIDs: [Int64],
+                      references: [Int64: Int], on conn: Connection) throws {
+        guard !rows.isEmpty else { return }
+        _ = try conn.copyIn(copySQL) { writer in
+            var encoder = BinaryCopyEncoder()
+            var json: [UInt8] = []
+            json.reserveCapacity(4096)
+            for (event, outcome) in rows {
+                var data = event.data
+                if let index = references[event.ledgerID], index < conflictIDs.count,
+                   var object = data.objectValue {
+                    object["conflict_id"] = .int(conflictIDs[index])
+                    data = .object(object)
+                }
+                encoder.beginRow(fieldCount: 11)
+                encoder.writeInt64(event.ledgerID)
+                encoder.writeUUID(event.eventID)
+                encoder.writeUUID(event.applicationID)
+                encoder.writeText(event.type.rawValue)
+                encoder.writeText(event.origin.rawValue)
+                if let agency = event.agencyCode { encoder.writeText(agency) } else { encoder.writeNull() }
+                if let seq = event.seq { encoder.writeInt64(seq) } else { encoder.writeNull() }
+                encoder.writeTimestamp(microsecondsSince1970: event.occurredAt.microseconds)
+                encoder.writeInt32(event.occurredAt.offsetSeconds)
+                json.removeAll(keepingCapacity: true)
+                JSONWriter.write(data, into: &json)
+                encoder.writeJSONB(String(decoding: json, as: UTF8.self))
+                encoder.writeText(outcome.rawValue)
+                try encoder.flushIfNeeded(into: writer)
+            }
+            encoder.writeTrailer()
+            try encoder.flush(into: writer)
+        }
+    }
+
+    static func updateOutcomes(_ changes: [Int64: EventOutcome], on conn: Connection) throws {
+        guard !changes.isEmpty else { return }
+        let sorted = changes.sorted { $0.key < $1.key }
+        try conn.execute("""
+            UPDATE cardsync.ledger l SET outcome = u.outcome
+            FROM unnest($1::int8[], $2::text[]) AS u(ledger_id, outcome)
+            WHERE l.ledger_id = u.ledger_id AND l.outcome = 'pending'
+            """, [.int64Array(sorted.map(\.key)), .textArray(sorted.map(\.value.rawValue))])
+    }
+}

@@ -1,0 +1,217 @@
+import CardCore
+import CardDatabase
+import Foundation
+import Logging
+import PostgresClient
+
+/// One agency queue's sync: push new outbox events, then pull decisions into the inbox.
+///
+/// Crash safety comes from the order of writes. Sync-owned files are cut back to the sizes in
+/// the last checkpoint before anything else; a batch's events, the agency's central high-water
+/// mark and its conflicts commit in one transaction; quarantine lines are appended and the
+/// checkpoint moved only after that commit. A process killed anywhere in between re-reads the
+/// same lines next time, and the centre recognises what it already has, by `pushed_seq` and
+/// by event_id, so nothing is lost and nothing applied twice.
+public final class AgencySync {
+    let queue: QueueDirectory
+    let connection: Connection
+    let options: SyncOptions
+    let logger: Logger
+    /// Called with (bytes of the outbox processed, outbox size) as batches complete.
+    var progress: ((Int64, Int64) -> Void)?
+
+    public init(queue: QueueDirectory, connection: Connection, options: SyncOptions = SyncOptions(),
+                logger: Logger = Logger(label: "cardsync.sync"), progress: ((Int64, Int64) -> Void)? = nil) {
+        self.queue = queue
+        self.connection = connection
+        self.options = options
+        self.logger = logger
+        self.progress = progress
+    }
+
+    public func run() throws -> AgencySyncResult {
+        let started = ContinuousClock.now
+        let agency = try queue.readAgency()
+        var result = AgencySyncResult(agencyCode: agency.code)
+        let lock = try QueueLock.acquire(queue, timeout: options.lockWait)
+        defer { lock.release() }
+        try acquireCentralLock(agency.code)
+        defer { _ = try? connection.execute("SELECT pg_advisory_unlock($1, hashtext($2))",
+                                            [.int32(MergeLocks.agencySyncClass), .text(agency.code)]) }
+        try AgencyRegistry(connection: connection).ensureRegistered(agency)
+
+        var checkpoint = try queue.loadCheckpoint() ?? .initial
+        let quarantine = try QuarantineWriter(url: queue.quarantineFile)
+        defer { quarantine.close() }
+        // Undo appends made after the last checkpoint by a process that died before moving it.
+        if try quarantine.size() > checkpoint.quarantineSize { try quarantine.truncate(toSize: checkpoint.quarantineSize) }
+        checkpoint.quarantineSize = try quarantine.size()
+
+        let central = try CentralSyncState.load(agency: agency.code, on: connection)
+        try push(agency: agency, central: central, checkpoint: &checkpoint, quarantine: quarantine, result: &result)
+        try openExpiredPending()
+        try pull(agency: agency, central: central, checkpoint: &checkpoint, result: &result)
+        result.seconds = (ContinuousClock.now - started).seconds
+        return result
+    }
+
+    private func acquireCentralLock(_ code: String) throws {
+        let deadline = options.lockWait.map { ContinuousClock.now + $0 }
+        while true {
+            let rows = try connection.query("SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked",
+                                            [.int32(MergeLocks.agencySyncClass), .text(code)])
+            if try rows.first?.decode(Bool.self, column: "locked") == true { return }
+            guard let deadline, ContinuousClock.now < deadline else { throw SyncError.agencyBusy(code) }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
+    // MARK: Push
+
+    private func push(agency: Agency, central: CentralSyncState, checkpoint: inout SyncCheckpoint,
+                      quarantine: QuarantineWriter, result: inout AgencySyncResult) throws {
+        // The centre lacks events this queue pushed before: it was restored from an older backup.
+        let restored = central.pushedSeq < (checkpoint.pushedSeq ?? 0)
+        if restored {
+            logger.warning("the central database lacks events this queue pushed before (restored from a backup?); pushing them again",
+                           metadata: ["agency": "\(agency.code)", "central_seq": "\(central.pushedSeq)",
+                                      "local_seq": "\(checkpoint.pushedSeq ?? 0)"])
+        }
+        let linesAlreadyQuarantined = restored ? checkpoint.outboxLine : 0
+        let reader = try OutboxReader(url: queue.outboxFile,
+                                      startOffset: restored ? 0 : checkpoint.outboxOffset,
+                                      startLine: restored ? 0 : checkpoint.outboxLine)
+        defer { reader.close() }
+        let total = (try? FileManager.default.attributesOfItem(atPath: queue.outboxFile.path)[.size] as? Int64) ?? 0
+        var lastSeq = restored ? nil : checkpoint.lastSeq
+        let merge = CentralMerge(connection: connection, logger: logger)
+        while true {
+            let lines = try reader.nextBatch(maxLines: options.batchSize)
+            guard let last = lines.last else { break }
+            let validator = EventLineValidator(mode: .outbox, now: options.clock())
+            var events: [LedgerEvent] = []
+            events.reserveCapacity(lines.count)
+            var maxSeq: Int64?
+            for line in lines {
+                let verdict = validator.check(line.bytes, lineNumber: line.lineNumber, lastSeq: lastSeq)
+                if let seq = verdict.seq { lastSeq = max(lastSeq ?? seq, seq) }
+                switch verdict.result {
+                case .success(let event):
+                    maxSeq = max(maxSeq ?? event.seq, event.seq)
+                    if event.seq <= central.pushedSeq {
+                        result.alreadyPresent += 1
+                    } else {
+                        events.append(LedgerEvent(queueEvent: event, agency: agency.code))
+                    }
+                case .failure(let reason):
+                    if line.lineNumber > linesAlreadyQuarantined {
+                        quarantine.append(line, reason: reason)
+                        result.quarantined += 1
+                    }
+                }
+            }
+            if !events.isEmpty {
+                let merged = try merge.merge(events, agency: agency.code, pushedSeq: maxSeq, now: options.clock())
+                result.pushed += merged.accepted
+                result.alreadyPresent += merged.alreadyPresent
+                result.pending += merged.pending
+                result.conflictsOpened += merged.conflictsOpened
+                if restored { result.repushedAfterRestore += merged.accepted }
+            }
+            try quarantine.flush()
+            checkpoint.outboxOffset = last.endOffset
+            checkpoint.outboxLine = last.lineNumber
+            checkpoint.lastSeq = lastSeq
+            if let maxSeq { checkpoint.pushedSeq = max(checkpoint.pushedSeq ?? 0, maxSeq) }
+            checkpoint.quarantineSize = try quarantine.size()
+            checkpoint.updatedAt = options.clock()
+            try queue.saveCheckpoint(checkpoint)
+            progress?(last.endOffset, total)
+        }
+    }
+
+    /// Opens `pending_expired` conflicts for events that waited past the horizon.
+    private func openExpiredPending() throws {
+        try connection.withTransaction { conn in
+            try conn.execute("SELECT pg_advisory_xact_lock($1)", [.int64(MergeLocks.merge)])
+            try ConflictWriter.openExpired(horizonSeconds: options.pendingHorizonSeconds, on: conn)
+        }
+    }
+
+    // MARK: Pull
+
+    private func pull(agency: Agency, central: CentralSyncState, checkpoint: inout SyncCheckpoint,
+                      result: inout AgencySyncResult) throws {
+        let inbox = try InboxWriter(url: queue.inboxFile)
+        defer { inbox.close() }
+        if try inbox.size() > checkpoint.inboxSize { try inbox.truncate(toSize: checkpoint.inboxSize) }
+        var cursor = checkpoint.pulledDelivery ?? 0
+        var seen: Set<UUID>?
+        if central.pulledDelivery != cursor {
+            // The centre was restored (it is behind us) or our checkpoint was lost (we are behind
+            // it): start from the lower cursor and skip what the inbox already holds.
+            seen = Set(try InboxReader.readAll(from: queue.inboxFile).map(\.eventID))
+            cursor = min(cursor, central.pulledDelivery)
+        }
+        while true {
+            let rows = try connection.query("""
+                SELECT d.delivery_id, l.*
+                FROM cardsync.deliveries d
+                JOIN (SELECT \(StateLoader.ledgerColumns) FROM cardsync.ledger) l ON l.ledger_id = d.ledger_id
+                WHERE d.agency_code = $1 AND d.delivery_id > $2
+                ORDER BY d.delivery_id LIMIT $3
+                """, [.text(agency.code), .int64(cursor), .int64(Int64(options.pullPageSize))])
+            if rows.isEmpty { break }
+            for row in rows {
+                let event = try StateLoader.decodeLedgerEvent(row)
+                cursor = try row.decode(Int64.self, column: "delivery_id")
+                if seen?.contains(event.eventID) == true { continue }
+                inbox.append(InboxLine(event: event))
+                result.pulled += 1
+            }
+            try inbox.flush()
+            checkpoint.inboxSize = try inbox.size()
+            checkpoint.pulledDelivery = cursor
+            checkpoint.updatedAt = options.clock()
+            try queue.saveCheckpoint(checkpoint)
+            try connection.execute("""
+                INSERT INTO cardsync.agency_sync_state (agency_code, pulled_delivery, last_pull_at) VALUES ($1, $2, now())
+                ON CONFLICT (agency_code) DO UPDATE SET pulled_delivery = EXCLUDED.pulled_delivery, last_pull_at = now()
+                """, [.text(agency.code), .int64(cursor)])
+        }
+        if central.pulledDelivery > cursor {
+            // Nothing new, but the centre's cursor is ahead of ours (lost checkpoint): align it.
+            try connection.execute("UPDATE cardsync.agency_sync_state SET pulled_delivery = $2 WHERE agency_code = $1",
+                                   [.text(agency.code), .int64(cursor)])
+        }
+    }
+}
+
+/// The centre's record of one agency's sync.
+struct CentralSyncState {
+    var pushedSeq: Int64 = 0
+    var pulledDelivery: Int64 = 0
+
+    static func load(agency: String, on conn: Connection) throws -> CentralSyncState {
+        let rows = try conn.query("SELECT pushed_seq, pulled_delivery FROM cardsync.agency_sync_state WHERE agency_code = $1",
+                                  [.text(agency)])
+        guard let row = rows.first else { return CentralSyncState() }
+        return CentralSyncState(pushedSeq: try row.decode(Int64.self, column: "pushed_seq"),
+                                pulledDelivery: try row.decode(Int64.self, column: "pulled_delivery"))
+    }
+}
+
+extension LedgerEvent {
+    /// An outbox event on its way to the ledger (its ledger id is assigned by the merge).
+    init(queueEvent e: QueueEvent, agency: String) {
+        self.init(ledgerID: 0, eventID: e.eventID, applicationID: e.applicationID, type: e.type,
+                  agencyCode: agency, seq: e.seq, occurredAt: e.occurredAt, data: e.data)
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, attos) = components
+        return Double(s) + Double(attos) / 1e18
+    }
+}
