@@ -1,0 +1,171 @@
+import Foundation
+
+/// A report flattened for the text-like formats: a title, a few lines of context, and a table
+/// whose last rows may be totals.
+struct ReportTable {
+    enum Cell {
+        case text(String)
+        case int(Int)
+        /// Days, printed with two decimals; nil prints as a dash.
+        case days(Double?)
+
+        /// How the cell reads in a text-like format.
+        var display: String {
+            switch self {
+            case .text(let s): return s
+            case .int(let n): return String(n)
+            case .days(let d): return d.map(formatDays) ?? "-"
+            }
+        }
+
+        var isNumeric: Bool {
+            if case .text = self { return false }
+            return true
+        }
+    }
+
+    struct Row {
+        var cells: [Cell]
+        var isTotal = false
+    }
+
+    var title: String
+    /// (label, value) lines printed under the title.
+    var context: [(String, String)]
+    var headers: [String]
+    var rows: [Row]
+    var footnote: String
+}
+
+/// Days rounded to two decimals, as printed in text, Markdown, CSV and HTML.
+func formatDays(_ days: Double) -> String {
+    String(format: "%.2f", (days * 100).rounded() / 100)
+}
+
+// MARK: - Display width
+
+/// Terminal columns a string occupies: East Asian wide and fullwidth characters take two,
+/// combining marks and zero-width characters none, everything else one.
+func displayWidth(_ s: String) -> Int {
+    var width = 0
+    for scalar in s.unicodeScalars {
+        width += columns(of: scalar.value)
+    }
+    return width
+}
+
+private func columns(of v: UInt32) -> Int {
+    switch v {
+    case 0x0300...0x036F, 0x200B...0x200F, 0x20D0...0x20FF, 0xFE00...0xFE0F, 0xFE20...0xFE2F:
+        return 0
+    case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF,
+         0xA000...0xA4CF, 0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60,
+         0xFFE0...0xFFE6, 0x1F300...0x1F64F, 0x1F900...0x1F9FF, 0x20000...0x2FFFD, 0x30000...0x3FFFD:
+        return 2
+    default:
+        return 1
+    }
+}
+
+func padded(_ s: String, to width: Int, right: Bool) -> String {
+    let fill = String(repeating: " ", count: max(0, width - displayWidth(s)))
+    return right ? fill + s : s + fill
+}
+
+// MARK: - text
+
+extension ReportTable {
+    func renderText() -> String {
+        var out = title + "\n"
+        out += String(repeating: "=", count: displayWidth(title)) + "\n"
+        let labelWidth = context.map { displayWidth($0.0) }.max() ?? 0
+        for (label, value) in context {
+            out += padded(label + ":", to: labelWidth + 1, right: false) + " " + value + "\n"
+        }
+        out += "\n"
+        let columnCount = headers.count
+        let numeric = (0..<columnCount).map { c in rows.contains { $0.cells[c].isNumeric } }
+        var widths = headers.map(displayWidth)
+        for row in rows {
+            for (c, cell) in row.cells.enumerated() { widths[c] = max(widths[c], displayWidth(cell.display)) }
+        }
+        func line(_ cells: [String]) -> String {
+            var parts: [String] = []
+            for (c, text) in cells.enumerated() { parts.append(padded(text, to: widths[c], right: numeric[c])) }
+            var joined = parts.joined(separator: "  ")
+            while joined.hasSuffix(" ") { joined.removeLast() }
+            return joined + "\n"
+        }
+        let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n"
+        out += line(headers)
+        out += rule
+        var ruledBeforeTotals = false
+        for row in rows {
+            if row.isTotal && !ruledBeforeTotals {
+                out += rule
+                ruledBeforeTotals = true
+            }
+            out += line(row.cells.map(\.display))
+        }
+        out += "\n" + footnote + "\n"
+        return out
+    }
+}
+
+// MARK: - Markdown
+
+extension ReportTable {
+    func renderMarkdown() -> String {
+        func escape(_ s: String) -> String {
+            var out = ""
+            for ch in s {
+                switch ch {
+                case "|": out += "\\|"
+                case "\\", "*", "_", "`", "[", "]", "<", ">": out += "\\" + String(ch)
+                case "\n", "\r": out += " "
+                default: out.append(ch)
+                }
+            }
+            return out
+        }
+        var out = "# " + escape(title) + "\n\n"
+        for (label, value) in context { out += "- **" + escape(label) + "**: " + escape(value) + "\n" }
+        out += "\n"
+        let numeric = (0..<headers.count).map { c in rows.contains { $0.cells[c].isNumeric } }
+        out += "| " + headers.map(escape).joined(separator: " | ") + " |\n"
+        out += "|" + numeric.map { $0 ? " ---: |" : " --- |" }.joined() + "\n"
+        for row in rows {
+            let cells = row.cells.map { cell -> String in
+                let text = escape(cell.display)
+                return row.isTotal && !text.isEmpty ? "**" + text + "**" : text
+            }
+            out += "| " + cells.joined(separator: " | ") + " |\n"
+        }
+        out += "\n" + escape(footnote) + "\n"
+        return out
+    }
+}
+
+// MARK: - CSV
+
+extension ReportTable {
+    /// RFC 4180: CRLF line ends, a header row, fields quoted when they hold a comma, a quote or a
+    /// line break (quotes doubled); UTF-8 with a byte-order mark for spreadsheet programs.
+    func renderCSV() -> String {
+        func field(_ s: String) -> String {
+            let needsQuotes = s.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
+                || s.unicodeScalars.contains { $0 == "\r" || $0 == "\n" }
+            guard needsQuotes else { return s }
+            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        var out = "\u{FEFF}"
+        out += headers.map(field).joined(separator: ",") + "\r\n"
+        for row in rows {
+            out += row.cells.map { cell -> String in
+                if case .days(nil) = cell { return "" }
+                return field(cell.display)
+            }.joined(separator: ",") + "\r\n"
+        }
+        return out
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+
+// Small inline SVG charts. Sizes are in CSS pixels; the viewBox lets them scale for print.
+// No xmlns attribute is needed for SVG inside HTML, so the file holds no URL at all.
+
+private func fmt(_ x: Double) -> String { String(format: "%.1f", x) }
+
+/// A "nice" axis maximum (1, 2 or 5 times a power of ten) at or above `value`.
+func niceMaximum(_ value: Int) -> Int {
+    guard value > 0 else { return 1 }
+    var step = 1
+    while step * 10 <= value { step *= 10 }
+    for m in [1, 2, 5, 10] where m * step >= value { return m * step }
+    return 10 * step
+}
+
+private func svgOpen(width: Int, height: Int) -> String {
+    "<svg width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\">\n"
+}
+
+/// Axis lines, gridlines and tick labels for a vertical value axis.
+private func valueAxis(maximum: Int, x0: Double, x1: Double, y0: Double, y1: Double) -> String {
+    var out = ""
+    for k in 0...4 {
+        let v = maximum * k / 4
+        let y = y0 - (y0 - y1) * Double(k) / 4
+        out += "<line x1=\"\(fmt(x0))\" y1=\"\(fmt(y))\" x2=\"\(fmt(x1))\" y2=\"\(fmt(y))\" stroke=\"\(k == 0 ? "#7a8794" : "#e3e8ee")\" stroke-width=\"1\"/>\n"
+        out += "<text x=\"\(fmt(x0 - 4))\" y=\"\(fmt(y + 3))\" font-size=\"9\" text-anchor=\"end\" fill=\"#5b6b7b\">\(v)</text>\n"
+    }
+    return out
+}
+
+private func categoryLabel(_ text: String, x: Double, y: Double) -> String {
+    let short = text.count > 10 ? String(text.prefix(9)) + "…" : text
+    return "<text x=\"\(fmt(x))\" y=\"\(fmt(y))\" font-size=\"9\" text-anchor=\"end\" fill=\"#1d2733\" transform=\"rotate(-35 \(fmt(x)) \(fmt(y)))\">\(escapeHTML(short))<title>\(escapeHTML(text))</title></text>\n"
+}
+
+/// Side-by-side bars per category (e.g. received vs issued per agency).
+func groupedBarsSVG(categories: [String], series: [[Int]], colors: [String]) -> String {
+    let slot = max(28.0, min(60.0, 560.0 / Double(max(categories.count, 1))))
+    let left = 44.0, top = 10.0, plotHeight = 170.0, bottom = 70.0
+    let width = Int(left + slot * Double(categories.count) + 12)
+    let height = Int(top + plotHeight + bottom)
+    let maximum = niceMaximum(series.flatMap { $0 }.max() ?? 0)
+    let y0 = top + plotHeight
+    var out = svgOpen(width: max(width, 200), height: height)
+    out += valueAxis(maximum: maximum, x0: left, x1: left + slot * Double(categories.count), y0: y0, y1: top)
+    let barWidth = (slot - 8) / Double(max(series.count, 1))
+    for (i, name) in categories.enumerated() {
+        let x = left + slot * Double(i) + 4
+        for (s, values) in series.enumerated() {
+            let v = values[i]
+            let h = plotHeight * Double(v) / Double(maximum)
+            out += "<rect x=\"\(fmt(x + barWidth * Double(s)))\" y=\"\(fmt(y0 - h))\" width=\"\(fmt(barWidth - 1))\" height=\"\(fmt(h))\" fill=\"\(colors[s])\"><title>\(escapeHTML(name)): \(v)</title></rect>\n"
+        }
+        out += categoryLabel(name, x: x + slot / 2, y: y0 + 12)
+    }
+    return out + "</svg>\n"
+}
+
+/// One stacked bar per category (e.g. open applications per agency by age bucket).
+func stackedBarsSVG(categories: [String], stacks: [[Int]], colors: [String]) -> String {
+    let slot = max(24.0, min(50.0, 520.0 / Double(max(categories.count, 1))))
+    let left = 44.0, top = 10.0, plotHeight = 170.0, bottom = 70.0
+    let width = Int(left + slot * Double(categories.count) + 12)
+    let height = Int(top + plotHeight + bottom)
+    let maximum = niceMaximum(stacks.map { $0.reduce(0, +) }.max() ?? 0)
+    let y0 = top + plotHeight
+    var out = svgOpen(width: max(width, 200), height: height)
+    out += valueAxis(maximum: maximum, x0: left, x1: left + slot * Double(categories.count), y0: y0, y1: top)
+    for (i, name) in categories.enumerated() {
+        let x = left + slot * Double(i) + 4
+        var y = y0
+        for (s, v) in stacks[i].enumerated() where v > 0 {
+            let h = plotHeight * Double(v) / Double(maximum)
+            y -= h
+            out += "<rect x=\"\(fmt(x))\" y=\"\(fmt(y))\" width=\"\(fmt(slot - 8))\" height=\"\(fmt(h))\" fill=\"\(colors[s % colors.count])\"><title>\(escapeHTML(name)): \(v)</title></rect>\n"
+        }
+        out += categoryLabel(name, x: x + slot / 2, y: y0 + 12)
+    }
+    return out + "</svg>\n"
+}
+
+private func intervalAxisLabels(_ labels: [String], x: (Int) -> Double, y: Double) -> String {
+    var out = ""
+    let every = max(1, Int((Double(labels.count) / 10).rounded(.up)))
+    for (i, label) in labels.enumerated() where i % every == 0 || i == labels.count - 1 {
+        out += "<text x=\"\(fmt(x(i)))\" y=\"\(fmt(y))\" font-size=\"8.5\" text-anchor=\"middle\" fill=\"#5b6b7b\">\(escapeHTML(label))</text>\n"
+    }
+    return out
+}
+
+/// Cumulative flow: cumulative received and cumulative closed as lines, backlog as a shaded band
+/// under them, one point per interval end.
+func cumulativeFlowSVG(labels: [String], received: [Int], closed: [Int], backlog: [Int]) -> String {
+    let left = 48.0, top = 10.0, plotWidth = 380.0, plotHeight = 150.0
+    let width = Int(left + plotWidth + 14), height = Int(top + plotHeight + 26)
+    var cumReceived: [Int] = [], cumClosed: [Int] = []
+    var r = 0, c = 0
+    for i in received.indices {
+        r += received[i]; c += closed[i]
+        cumReceived.append(r); cumClosed.append(c)
+    }
+    let maximum = niceMaximum(max(cumReceived.last ?? 0, cumClosed.last ?? 0, backlog.max() ?? 0))
+    let n = max(labels.count, 1)
+    let x: (Int) -> Double = { i in left + (n == 1 ? plotWidth / 2 : plotWidth * Double(i) / Double(n - 1)) }
+    let y: (Int) -> Double = { v in top + plotHeight - plotHeight * Double(v) / Double(maximum) }
+    var out = svgOpen(width: width, height: height)
+    out += valueAxis(maximum: maximum, x0: left, x1: left + plotWidth, y0: top + plotHeight, y1: top)
+    if !backlog.isEmpty {
+        var path = "M\(fmt(x(0))) \(fmt(y(0)))"
+        for i in backlog.indices { path += " L\(fmt(x(i))) \(fmt(y(backlog[i])))" }
+        path += " L\(fmt(x(backlog.count - 1))) \(fmt(y(0))) Z"
+        out += "<path d=\"\(path)\" fill=\"#c9d6e3\" stroke=\"none\"/>\n"
+    }
+    for (values, color) in [(cumReceived, colorReceived), (cumClosed, colorClosed)] where !values.isEmpty {
+        let points = values.indices.map { "\(fmt(x($0))),\(fmt(y(values[$0])))" }.joined(separator: " ")
+        out += "<polyline points=\"\(points)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
+    }
+    out += intervalAxisLabels(labels, x: x, y: top + plotHeight + 14)
+    return out + "</svg>\n"
+}
+
+/// Per-interval grouped bars (received, closed, issued).
+func intervalBarsSVG(labels: [String], series: [[Int]], colors: [String]) -> String {
+    let left = 44.0, top = 10.0, plotWidth = 380.0, plotHeight = 150.0
+    let width = Int(left + plotWidth + 14), height = Int(top + plotHeight + 26)
+    let n = max(labels.count, 1)
+    let slot = plotWidth / Double(n)
+    let maximum = niceMaximum(series.flatMap { $0 }.max() ?? 0)
+    let y0 = top + plotHeight
+    var out = svgOpen(width: width, height: height)
+    out += valueAxis(maximum: maximum, x0: left, x1: left + plotWidth, y0: y0, y1: top)
+    let barWidth = max(0.6, (slot * 0.8) / Double(max(series.count, 1)))
+    for i in 0..<labels.count {
+        let x = left + slot * Double(i) + slot * 0.1
+        for (s, values) in series.enumerated() {
+            let h = plotHeight * Double(values[i]) / Double(maximum)
+            out += "<rect x=\"\(fmt(x + barWidth * Double(s)))\" y=\"\(fmt(y0 - h))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(h))\" fill=\"\(colors[s])\"/>\n"
+        }
+    }
+    out += intervalAxisLabels(labels, x: { left + slot * (Double($0) + 0.5) }, y: y0 + 14)
+    return out + "</svg>\n"
+}

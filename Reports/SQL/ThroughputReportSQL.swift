@@ -1,0 +1,119 @@
+/// The throughput report (`report throughput`): per agency and interval, what came in, what
+/// closed, what was issued, and the backlog at the end of each interval.
+///
+/// Parameters:
+/// - `$1` text `YYYY-MM-DD`: the first local date (`--from`)
+/// - `$2` text `YYYY-MM-DD`: the last local date, inclusive (`--to`)
+/// - `$3` text: `day`, `week` or `month`
+/// - `$4` text: the time zone the dates are local to
+/// - `$5` text or NULL: only this agency
+///
+/// Intervals are whole local days, weeks (Monday to Sunday, `date_trunc('week')`) or calendar
+/// months: the first one contains `--from`, the last one contains `--to`. Each is the half-open
+/// range from local midnight of its first day to local midnight of the next interval's first day.
+///
+/// Rows: for each agency (every registered one, by code) and then the totals (`agency_code`
+/// NULL), one row per interval in order.
+///
+/// `backlog_end` is "open at the interval's end instant" (`submitted_at <= t AND NOT closed_at <= t`),
+/// computed as the backlog at the first interval's start plus a running sum of openings and
+/// closings, so its cost follows the period, not the history: over applications with
+/// `closed_at IS NULL OR closed_at > submitted_at` (the others are never open), open(t) is
+/// `#{submitted_at <= t} - #{closed_at <= t}`.
+public let throughputReportSQL = #"""
+WITH
+intervals AS MATERIALIZED (
+    SELECT (row_number() OVER (ORDER BY d))::integer AS idx,
+           d::date AS local_start,
+           (d + ('1 ' || $3::text)::interval)::date AS local_end,
+           d AT TIME ZONE $4::text AS lo,
+           (d + ('1 ' || $3::text)::interval) AT TIME ZONE $4::text AS hi
+    FROM generate_series(date_trunc($3::text, $1::date::timestamp), $2::date::timestamp,
+                         ('1 ' || $3::text)::interval) AS d
+),
+period AS MATERIALIZED (
+    SELECT min(lo) AS lo FROM intervals
+),
+received_by AS (
+    SELECT i.idx, CASE WHEN grouping(a.owning_agency) = 1 THEN '' ELSE a.owning_agency END AS k,
+           count(*) AS received
+    FROM intervals i
+    JOIN cardsync.applications a ON a.submitted_at >= i.lo AND a.submitted_at < i.hi
+    WHERE $5::text IS NULL OR a.owning_agency = $5::text
+    GROUP BY GROUPING SETS ((i.idx, a.owning_agency), (i.idx))
+),
+closed_by AS (
+    SELECT i.idx, CASE WHEN grouping(a.owning_agency) = 1 THEN '' ELSE a.owning_agency END AS k,
+           count(*) AS closed
+    FROM intervals i
+    JOIN cardsync.applications a ON a.closed_at >= i.lo AND a.closed_at < i.hi
+    WHERE $5::text IS NULL OR a.owning_agency = $5::text
+    GROUP BY GROUPING SETS ((i.idx, a.owning_agency), (i.idx))
+),
+issued_by AS (
+    SELECT i.idx, CASE WHEN grouping(l.agency_code) = 1 THEN '' ELSE l.agency_code END AS k,
+           count(*) AS cards_issued,
+           percentile_cont(0.5) WITHIN GROUP (
+               ORDER BY (extract(epoch FROM l.occurred_at) - extract(epoch FROM a.submitted_at))::float8
+           ) / 86400 AS lead_median_days
+    FROM intervals i
+    JOIN cardsync.ledger l ON l.type = 'card_issued' AND l.occurred_at >= i.lo AND l.occurred_at < i.hi
+    JOIN cardsync.applications a ON a.application_id = l.application_id
+    WHERE l.outcome = 'applied' AND ($5::text IS NULL OR l.agency_code = $5::text)
+    GROUP BY GROUPING SETS ((i.idx, l.agency_code), (i.idx))
+),
+open_at_period_start AS (
+    SELECT CASE WHEN grouping(owning_agency) = 1 THEN '' ELSE owning_agency END AS k, count(*) AS n
+    FROM (
+        SELECT a.owning_agency FROM cardsync.applications a, period p
+        WHERE a.closed_at IS NULL AND a.submitted_at <= p.lo
+          AND ($5::text IS NULL OR a.owning_agency = $5::text)
+        UNION ALL
+        SELECT a.owning_agency FROM cardsync.applications a, period p
+        WHERE a.closed_at > p.lo AND a.submitted_at <= p.lo
+          AND ($5::text IS NULL OR a.owning_agency = $5::text)
+    ) o
+    GROUP BY GROUPING SETS ((owning_agency), ())
+),
+openings AS (
+    SELECT i.idx, CASE WHEN grouping(a.owning_agency) = 1 THEN '' ELSE a.owning_agency END AS k,
+           count(*) AS n
+    FROM intervals i
+    JOIN cardsync.applications a ON a.submitted_at > i.lo AND a.submitted_at <= i.hi
+    WHERE (a.closed_at IS NULL OR a.closed_at > a.submitted_at)
+      AND ($5::text IS NULL OR a.owning_agency = $5::text)
+    GROUP BY GROUPING SETS ((i.idx, a.owning_agency), (i.idx))
+),
+closings AS (
+    SELECT i.idx, CASE WHEN grouping(a.owning_agency) = 1 THEN '' ELSE a.owning_agency END AS k,
+           count(*) AS n
+    FROM intervals i
+    JOIN cardsync.applications a ON a.closed_at > i.lo AND a.closed_at <= i.hi
+    WHERE a.closed_at > a.submitted_at
+      AND ($5::text IS NULL OR a.owning_agency = $5::text)
+    GROUP BY GROUPING SETS ((i.idx, a.owning_agency), (i.idx))
+),
+report_rows AS (
+    SELECT code AS agency_code, name AS agency_name, code AS k
+    FROM cardsync.agencies
+    WHERE $5::text IS NULL OR code = $5::text
+    UNION ALL
+    SELECT NULL, NULL, ''
+)
+SELECT r.agency_code, r.agency_name, i.idx, i.local_start::text AS local_start, i.local_end::text AS local_end,
+       coalesce(rc.received, 0) AS received,
+       coalesce(cl.closed, 0) AS closed,
+       coalesce(iss.cards_issued, 0) AS cards_issued,
+       coalesce(s.n, 0) + sum(coalesce(op.n, 0) - coalesce(cs.n, 0))
+           OVER (PARTITION BY r.k ORDER BY i.idx) AS backlog_end,
+       iss.lead_median_days
+FROM report_rows r
+CROSS JOIN intervals i
+LEFT JOIN received_by rc ON rc.k = r.k AND rc.idx = i.idx
+LEFT JOIN closed_by cl ON cl.k = r.k AND cl.idx = i.idx
+LEFT JOIN issued_by iss ON iss.k = r.k AND iss.idx = i.idx
+LEFT JOIN open_at_period_start s ON s.k = r.k
+LEFT JOIN openings op ON op.k = r.k AND op.idx = i.idx
+LEFT JOIN closings cs ON cs.k = r.k AND cs.idx = i.idx
+ORDER BY r.agency_code NULLS LAST, i.idx
+"""#
