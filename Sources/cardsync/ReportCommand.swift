@@ -1,0 +1,140 @@
+import ArgumentParser
+import CardCore
+import CardReports
+import Foundation
+import PostgresClient
+
+/// `cardsync report monthly|backlog|throughput`: the figures of ../shared/spec/reports.md,
+/// computed in the central database.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Monthly issuance, backlog and throughput reports per agency.",
+        discussion: """
+            Every figure is computed in PostgreSQL as defined in the bureau's report specification.
+            Formats: text (default), json, csv (UTF-8 with BOM), md, html (self-contained, printable on A4).
+            """,
+        subcommands: [Monthly.self, Backlog.self, Throughput.self])
+
+    /// Options every report takes.
+    struct CommonOptions: ParsableArguments {
+        @Option(help: "Output format: text, json, csv, md or html.") var format: ReportFormat = .text
+        @Option(name: .shortAndLong, help: ArgumentHelp("Write the report to this file instead of stdout.", valueName: "FILE"))
+        var output: String?
+        @Option(help: "Label language: en or zh.") var lang: ReportLanguage = .en
+        @Option(help: ArgumentHelp("IANA time zone of dates and month boundaries.", valueName: "TZ"))
+        var timezone: String = "Asia/Shanghai"
+        @Option(help: ArgumentHelp("Only this agency.", valueName: "CODE")) var agency: String?
+
+        func validate() throws {
+            if let agency, !Self.isAgencyCode(agency) {
+                throw ValidationError("agency code '\(agency)' must match ^[A-Z0-9][A-Z0-9-]{1,31}$")
+            }
+            guard !timezone.isEmpty else { throw ValidationError("--timezone must not be empty") }
+        }
+
+        static func isAgencyCode(_ code: String) -> Bool {
+            let u = Array(code.utf8)
+            func ok(_ c: UInt8) -> Bool { (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) }
+            return u.count >= 2 && u.count <= 32 && ok(u[0]) && u.dropFirst().allSatisfy { ok($0) || $0 == 0x2D }
+        }
+
+        /// Writes the rendered report to `--output` (atomically) or stdout.
+        func emit(_ text: String) throws {
+            guard let output else {
+                FileHandle.standardOutput.write(Data(text.utf8))
+                return
+            }
+            let url = URL(fileURLWithPath: output)
+            do {
+                try Data(text.utf8).write(to: url, options: .atomic)
+            } catch {
+                throw CommandFailure("cannot write the report to \(output): \(error.localizedDescription)",
+                                     hint: "check that the directory exists and is writable")
+            }
+            FileHandle.standardError.write(Data("Wrote \(output)\n".utf8))
+        }
+    }
+
+    /// Turns report errors into the CLI's user-facing failure.
+    static func running<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as ReportError {
+            throw CommandFailure(error.message)
+        }
+    }
+
+    struct Monthly: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Monthly issuance report: one row per agency and the totals.")
+        @Option(help: ArgumentHelp("The month, YYYY-MM (local to --timezone).", valueName: "YYYY-MM")) var month: String
+        @Option(help: ArgumentHelp("Service level in days (applications open longer, cards issued later, breach it).", valueName: "DAYS"))
+        var slaDays: Int = 30
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var db: DatabaseOptions
+
+        func validate() throws {
+            guard YearMonth(month) != nil else { throw ValidationError("--month must be YYYY-MM, e.g. 2026-10") }
+            guard slaDays >= 0 else { throw ValidationError("--sla-days must be 0 or more") }
+        }
+
+        func run() throws {
+            let connection = try db.connect()
+            let query = MonthlyReportQuery(month: YearMonth(month)!, timezone: common.timezone, agency: common.agency, slaDays: slaDays)
+            let report = try ReportCommand.running { try runMonthlyReport(query, on: connection) }
+            try common.emit(render(report, format: common.format, lang: common.lang))
+        }
+    }
+
+    struct Backlog: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Open applications per agency at an instant, by status and age.")
+        @Option(help: ArgumentHelp(
+            "The instant: RFC 3339 (2026-10-31T18:00:00+08:00), or a local date or date-time in --timezone (2026-11-01, 2026-11-01T08:30). Default: now.",
+            valueName: "TIMESTAMP"))
+        var asOf: String?
+        @Option(help: ArgumentHelp("Service level in days.", valueName: "DAYS")) var slaDays: Int = 30
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var db: DatabaseOptions
+
+        func validate() throws {
+            guard slaDays >= 0 else { throw ValidationError("--sla-days must be 0 or more") }
+        }
+
+        func run() throws {
+            let connection = try db.connect()
+            let report = try ReportCommand.running { () throws -> BacklogReport in
+                let instant = try asOf.map { try parseReportInstant($0, timezone: common.timezone, on: connection) }
+                let query = BacklogReportQuery(asOf: instant, timezone: common.timezone, agency: common.agency, slaDays: slaDays)
+                return try runBacklogReport(query, on: connection)
+            }
+            try common.emit(render(report, format: common.format, lang: common.lang))
+        }
+    }
+
+    struct Throughput: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Received, closed, issued and backlog per agency and interval.")
+        @Option(help: ArgumentHelp("First local date, YYYY-MM-DD.", valueName: "DATE")) var from: String
+        @Option(help: ArgumentHelp("Last local date, YYYY-MM-DD (inclusive).", valueName: "DATE")) var to: String
+        @Option(help: "day, week (Monday to Sunday) or month.") var interval: ThroughputInterval = .week
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var db: DatabaseOptions
+
+        func validate() throws {
+            guard let f = CivilDate(iso: from) else { throw ValidationError("--from must be a date YYYY-MM-DD") }
+            guard let t = CivilDate(iso: to) else { throw ValidationError("--to must be a date YYYY-MM-DD") }
+            guard f <= t else { throw ValidationError("--from must not be after --to") }
+        }
+
+        func run() throws {
+            let connection = try db.connect()
+            let query = ThroughputReportQuery(from: CivilDate(iso: from)!, to: CivilDate(iso: to)!, interval: interval,
+                                              timezone: common.timezone, agency: common.agency)
+            let report = try ReportCommand.running { try runThroughputReport(query, on: connection) }
+            try common.emit(render(report, format: common.format, lang: common.lang))
+        }
+    }
+}
+
+extension ReportFormat: ExpressibleByArgument {}
+extension ReportLanguage: ExpressibleByArgument {}
+extension ThroughputInterval: ExpressibleByArgument {}
