@@ -13,7 +13,8 @@ public struct QueueDirectory: Sendable, Hashable {
     public let url: URL
 
     public init(_ url: URL) {
-        self.url = url.standardizedFileURL
+        // Always a directory URL, so that equality does not depend on whether it existed.
+        self.url = URL(fileURLWithPath: url.standardizedFileURL.path, isDirectory: true)
     }
 
     public init(path: String) {
