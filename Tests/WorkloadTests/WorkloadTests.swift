@@ -1,6 +1,7 @@
 import CardCore
 import Foundation
 import Testing
+import CardSync
 @testable import Workload
 
 /// A generated workload read back: every valid outbox line and bureau decision, parsed.
@@ -398,5 +399,41 @@ struct WorkloadTests {
         #expect(spec.endInstant.rfc3339 == "2026-05-31T00:00:00+08:00")
         let january = WorkloadSpec(agencies: 3, applications: 1, months: 13, end: CivilDate(year: 2026, month: 1, day: 1)!)
         #expect(january.start == CivilDate(year: 2024, month: 12, day: 1))
+    }
+}
+
+@Suite("cardsync generate against the sync validator")
+struct WorkloadValidatorTests {
+    @Test("CardSync's EventLineValidator accepts every valid line and gives each injected fault its code")
+    func syncValidatorAgrees() throws {
+        let spec = WorkloadSpec(agencies: 8, applications: 3000, months: 4, seed: 2024, faultRate: 0.03, end: testEnd)
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let summary = try WorkloadGenerator.generate(spec: spec, into: dir)
+        let validator = EventLineValidator(mode: .outbox, now: spec.endInstant)
+        var seen: [QuarantineCode: Int] = [:]
+        for counts in summary.agencies {
+            let code = counts.agency.code
+            let intended = Dictionary(uniqueKeysWithValues: summary.injectedFaults.filter { $0.agencyCode == code }.map { ($0.line, $0.code) })
+            let data = try Data(contentsOf: dir.appendingPathComponent(code).appendingPathComponent("outbox.jsonl"))
+            var lastSeq: Int64?
+            for (i, line) in lines(data).complete.enumerated() {
+                let verdict = validator.check([UInt8](line), lineNumber: i + 1, lastSeq: lastSeq)
+                if let seq = verdict.seq { lastSeq = max(lastSeq ?? seq, seq) }
+                if let fault = intended[i + 1] {
+                    #expect(verdict.reason?.code == fault, "\(code) line \(i + 1): \(fault.rawValue) expected, got \(String(describing: verdict.reason))")
+                    seen[fault, default: 0] += 1
+                } else {
+                    #expect(verdict.event != nil, "\(code) line \(i + 1) valid, got \(String(describing: verdict.reason))")
+                }
+            }
+        }
+        #expect(seen == summary.faultsByCode)
+        let bureauValidator = EventLineValidator(mode: .bureauImport, now: spec.endInstant)
+        let decisions = try Data(contentsOf: dir.appendingPathComponent("bureau-decisions.jsonl"))
+        for (i, line) in lines(decisions).complete.enumerated() {
+            let verdict = bureauValidator.check([UInt8](line), lineNumber: i + 1, lastSeq: nil)
+            #expect(verdict.event != nil, "bureau line \(i + 1): \(String(describing: verdict.reason))")
+        }
     }
 }
