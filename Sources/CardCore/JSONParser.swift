@@ -255,15 +255,15 @@ private struct Parser {
     mutating func parseObject() throws(JSONParseError) -> JSONValue {
         try enter()
         i += 1 // {
-        var dict: [String: JSONValue] = [:]
         skipWhitespace()
         guard i < count else { throw fail(.unexpectedEnd) }
         if p[i] == UInt8(ascii: "}") {
             i += 1
             depth -= 1
-            return .object(dict)
+            return .object([:])
         }
-        dict.reserveCapacity(8)
+        // Room for a typical object without rehashing (reserveCapacity is not specialized).
+        var dict = [String: JSONValue](minimumCapacity: 8)
         while true {
             guard i < count else { throw fail(.unexpectedEnd) }
             guard p[i] == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(p[i])) }

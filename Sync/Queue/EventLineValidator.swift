@@ -395,7 +395,7 @@ public struct EventLineValidator: Sendable {
     private static func checkPhone(_ phone: String, path: String) throws(QuarantineReason) {
         guard PhoneNumber.isValid(phone) else {
             throw QuarantineReason(.badPhone,
-                                   "\(path): expected a mainland mobile number (11 digits starting 13-19) or a landline (0, a 2-3 digit area code, an optional '-', 7-8 digits), found \(PhoneNumber.masked(String(phone.prefix(40)))))")
+                                   "\(path): expected a mainland mobile number (11 digits starting 13-19) or a landline (0, a 2-3 digit area code, an optional '-', 7-8 digits), found \(PhoneNumber.masked(String(phone.prefix(40))))")
         }
     }
 
@@ -500,32 +500,37 @@ public struct EventLineValidator: Sendable {
 
     /// A UUID written 8-4-4-4-12 with hex digits of any case.
     public static func parseUUID(_ text: String) -> UUID? {
-        let u = text.utf8
-        guard u.count == 36 else { return nil }
-        var bytes = [UInt8](repeating: 0, count: 16)
-        var n = 0
-        var high: UInt8? = nil
-        for (k, c) in u.enumerated() {
-            if k == 8 || k == 13 || k == 18 || k == 23 {
-                guard c == 0x2D else { return nil }
-                continue
+        guard text.utf8.count == 36 else { return nil }
+        var copy = text
+        return copy.withUTF8 { u -> UUID? in
+            var value: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            let ok = withUnsafeMutableBytes(of: &value) { out -> Bool in
+                var n = 0
+                var k = 0
+                while k < 36 {
+                    if k == 8 || k == 13 || k == 18 || k == 23 {
+                        guard u[k] == 0x2D else { return false }
+                        k += 1
+                        continue
+                    }
+                    guard let high = hexValue(u[k]), let low = hexValue(u[k + 1]) else { return false }
+                    out[n] = high << 4 | low
+                    n += 1
+                    k += 2
+                }
+                return true
             }
-            let d: UInt8
-            switch c {
-            case 0x30...0x39: d = c - 0x30
-            case 0x61...0x66: d = c - 0x61 + 10
-            case 0x41...0x46: d = c - 0x41 + 10
-            default: return nil
-            }
-            if let h = high {
-                bytes[n] = h << 4 | d
-                n += 1
-                high = nil
-            } else {
-                high = d
-            }
+            return ok ? UUID(uuid: value) : nil
         }
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+
+    @inline(__always)
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x61...0x66: return c - 0x61 + 10
+        case 0x41...0x46: return c - 0x41 + 10
+        default: return nil
+        }
     }
 }

@@ -252,6 +252,7 @@ struct ValidationTests {
         for good in ["19912345678", "0731-84561234", "073184561234", "010-1234567"] {
             #expect(code(F.event().setting("data.guardian.phone", to: .string(good))) == nil, "\(good)")
         }
+        #expect(reason(F.event().setting("data.guardian.phone", to: "12812345678"))?.detail.hasSuffix("found 128******78") == true)
         let amended = F.event(type: "amended").setting(["data", "changes", "guardian.phone"], to: "1234")
         #expect(code(amended) == .badPhone)
     }
