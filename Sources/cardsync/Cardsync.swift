@@ -19,9 +19,9 @@ struct Cardsync: ParsableCommand {
             """,
         version: version,
         subcommands: [
-            DbCommand.self, AgencyCommand.self, QueueCommand.self, SyncCommand.self, ReconcileCommand.self,
-            BureauCommand.self, ConflictsCommand.self, ReportCommand.self, GenerateCommand.self,
-            DemoCommand.self, BenchCommand.self,
+            DbCommand.self, AgencyCommand.self, QueueCommand.self, SyncCommand.self,
+            BureauCommand.self, ReportCommand.self, GenerateCommand.self,
+
         ]
     )
 

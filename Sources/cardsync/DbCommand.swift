@@ -1,4 +1,5 @@
 import ArgumentParser
+import CardCore
 import CardDatabase
 import CardSync
 import Foundation

@@ -187,7 +187,7 @@ public struct LifecycleEngine {
             app.status = .produced
             app.cardNumber = event.data["card_number"]?.stringValue
         case .cardDispatched:
-            app.status = .dispatched
+            if app.status != .issued { app.status = .dispatched }
             app.dispatchedTo = event.data["agency_code"]?.stringValue
         case .conflictResolved:
             applyResolution(event, to: &app)

@@ -17,6 +17,13 @@ public enum TransitionRules {
     /// `submitted` and conflict events are handled by the engine, not here.
     public static func verdict(for event: LedgerEvent, on app: ApplicationState) -> TransitionVerdict {
         let status = app.status
+        if event.type == .cardDispatched, status == .issued, app.dispatchedTo == nil,
+           let target = event.data["agency_code"]?.stringValue, target == app.issuedBy {
+            // The counter issued the card before the bureau's dispatch record arrived: a late
+            // record that agrees with what happened, not a contradiction. It is recorded (the
+            // status stays issued) instead of raising a conflict nobody could act on.
+            return .apply
+        }
         if status.isTerminal && event.type != .conflictResolved {
             return .never("the application is already \(status.rawValue)")
         }

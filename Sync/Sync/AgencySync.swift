@@ -132,10 +132,7 @@ public final class AgencySync {
 
     /// Opens `pending_expired` conflicts for events that waited past the horizon.
     private func openExpiredPending() throws {
-        try connection.withTransaction { conn in
-            try conn.execute("SELECT pg_advisory_xact_lock($1)", [.int64(MergeLocks.merge)])
-            try ConflictWriter.openExpired(horizonSeconds: options.pendingHorizonSeconds, on: conn)
-        }
+        try ConflictWriter.openExpiredUnderLock(horizonSeconds: options.pendingHorizonSeconds, on: connection)
     }
 
     // MARK: Pull

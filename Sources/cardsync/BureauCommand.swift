@@ -1,0 +1,140 @@
+import ArgumentParser
+import CardCore
+import CardSync
+import Foundation
+
+struct BureauCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bureau",
+        abstract: "Record the bureau's decisions centrally.",
+        subcommands: [Approve.self, Reject.self, Return.self, Produce.self, Dispatch.self, Import.self])
+
+    /// Options every single-decision command shares.
+    struct DecisionOptions: ParsableArguments {
+        @Argument(help: "Application ids.") var applications: [String]
+        @Option(help: "When the decision was taken (RFC 3339 with offset; default now).") var at: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func ids() throws -> [UUID] {
+            guard !applications.isEmpty else { throw ValidationError("name at least one application id") }
+            return try applications.map {
+                guard let id = UUID(uuidString: $0) else { throw ValidationError("'\($0)' is not an application id (a UUID)") }
+                return id
+            }
+        }
+
+        func instant() throws -> Timestamp? {
+            guard let at else { return nil }
+            guard let t = Timestamp(rfc3339: at) else {
+                throw ValidationError("--at '\(at)' is not an RFC 3339 timestamp with an offset, e.g. 2026-10-03T09:15:27+08:00")
+            }
+            return t
+        }
+    }
+
+    static func record(_ type: EventType, _ options: DecisionOptions, db: DatabaseOptions,
+                       data: @escaping (UUID) -> JSONValue) throws {
+        let recorder = BureauRecorder(connection: try db.connect())
+        let results = try recorder.record(type, applications: try options.ids(), data: data, occurredAt: try options.instant())
+        if options.json {
+            print(JSONWriter.string(.object(["recorded": .array(results.map {
+                .object(["application_id": .string($0.applicationID.lowercased), "event_id": .string($0.eventID.lowercased),
+                         "type": .string($0.type.rawValue), "outcome": .string($0.outcome)])
+            })]), pretty: true))
+            return
+        }
+        for r in results {
+            let meaning: String
+            switch r.outcome {
+            case "applied": meaning = "applied"
+            case "pending": meaning = "held as pending until the application reaches the right status"
+            case "not_applied": meaning = "not applied: it cannot apply in the application's status (an invalid_transition conflict was opened)"
+            default: meaning = r.outcome
+            }
+            print("\(r.type.rawValue) \(r.applicationID.lowercased): \(meaning)")
+        }
+    }
+
+    struct Approve: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Approve applications.")
+        @OptionGroup var decision: DecisionOptions
+        @OptionGroup var db: DatabaseOptions
+        func run() throws { try BureauCommand.record(.approved, decision, db: db) { _ in .object([:]) } }
+    }
+
+    struct Reject: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reject applications.")
+        @OptionGroup var decision: DecisionOptions
+        @Option(help: "Why (sent to the agency).") var reason: String
+        @OptionGroup var db: DatabaseOptions
+        func run() throws { try BureauCommand.record(.rejected, decision, db: db) { _ in ["reason": .string(reason)] } }
+    }
+
+    struct Return: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Return applications to the agency for correction.")
+        @OptionGroup var decision: DecisionOptions
+        @Option(help: "What to correct (sent to the agency).") var reason: String
+        @OptionGroup var db: DatabaseOptions
+        func run() throws { try BureauCommand.record(.returned, decision, db: db) { _ in ["reason": .string(reason)] } }
+    }
+
+    struct Produce: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record that cards were produced.")
+        @OptionGroup var decision: DecisionOptions
+        @Option(help: "The card number (one application only).") var cardNumber: String?
+        @OptionGroup var db: DatabaseOptions
+
+        func validate() throws {
+            if cardNumber == nil { throw ValidationError("--card-number is required") }
+            if decision.applications.count > 1 {
+                throw ValidationError("--card-number names one card: produce one application at a time")
+            }
+        }
+
+        func run() throws {
+            let number = cardNumber!
+            try BureauCommand.record(.cardProduced, decision, db: db) { _ in ["card_number": .string(number)] }
+        }
+    }
+
+    struct Dispatch: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record that cards were dispatched to an agency for collection.")
+        @OptionGroup var decision: DecisionOptions
+        @Option(name: [.customLong("agency"), .customLong("to")], help: "Code of the agency the cards go to.") var agency: String
+        @OptionGroup var db: DatabaseOptions
+        func run() throws { try BureauCommand.record(.cardDispatched, decision, db: db) { _ in ["agency_code": .string(agency)] } }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import bureau decisions from a JSON-lines file (outbox line shape without seq).",
+            discussion: "Invalid lines are refused and listed (exit 1); the valid ones are recorded. Importing the same file twice changes nothing.")
+        @Argument(help: "JSON-lines file.") var file: String
+        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var db: DatabaseOptions
+
+        func run() throws {
+            let url = URL(fileURLWithPath: file)
+            guard FileManager.default.isReadableFile(atPath: url.path) else {
+                throw CommandFailure("cannot read \(file)", hint: "check the path and its permissions")
+            }
+            let report = try BureauRecorder(connection: try db.connect()).importFile(url)
+            let m = report.merged
+            if json {
+                print(JSONWriter.object([
+                    ("lines", .int(Int64(report.lines))), ("recorded", .int(Int64(m.accepted))),
+                    ("already_present", .int(Int64(m.alreadyPresent))), ("pending", .int(Int64(m.pending))),
+                    ("not_applied", .int(Int64(m.notApplied))), ("conflicts_opened", .int(Int64(m.conflictsOpened))),
+                    ("refused", .array(report.refused.map {
+                        .object(["line": .int(Int64($0.line)), "error": .string($0.code), "detail": .string($0.detail)])
+                    })),
+                ], pretty: true))
+            } else {
+                print("Read \(report.lines) lines: recorded \(m.accepted) (\(m.pending) pending, \(m.notApplied) not applicable), "
+                      + "\(m.alreadyPresent) already present, \(report.refused.count) refused, \(m.conflictsOpened) conflicts opened.")
+                for r in report.refused { printError("refused line \(r.line): \(r.code): \(r.detail)") }
+            }
+            if !report.refused.isEmpty { throw ExitCode(1) }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A one-line progress bar on stderr, drawn only when stderr is a terminal (so logs, pipes and
+/// CI output stay clean) and at most ten times a second.
+final class ProgressBar: @unchecked Sendable {
+    // @unchecked: mutable state is guarded by `lock`.
+    private let lock = NSLock()
+    private let label: String
+    private let enabled: Bool
+    private var lastDraw = Date.distantPast
+    private var drawn = false
+
+    init(_ label: String, enabled: Bool = isatty(STDERR_FILENO) == 1) {
+        self.label = label
+        self.enabled = enabled
+    }
+
+    /// Draws `fraction` (0...1) with a short note such as "3/12 agencies".
+    func update(_ fraction: Double, note: String = "") {
+        guard enabled else { return }
+        lock.lock(); defer { lock.unlock() }
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) >= 0.1 || fraction >= 1 else { return }
+        lastDraw = now
+        let width = 30
+        let filled = Int((max(0, min(1, fraction)) * Double(width)).rounded())
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        let percent = Int((fraction * 100).rounded())
+        FileHandle.standardError.write(Data("\r\(label) \(bar) \(percent)% \(note)\u{1B}[K".utf8))
+        drawn = true
+    }
+
+    /// Clears the line.
+    func finish() {
+        guard enabled else { return }
+        lock.lock(); defer { lock.unlock() }
+        if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        drawn = false
+    }
+}
+
+/// Writes a line to stderr (warnings, notes; stdout stays for results).
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import CardCore
+import CardSync
+import Foundation
+import Logging
+import PostgresClient
+
+struct SyncCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Push new outbox events to the central database, then pull decisions into the inbox, for each agency queue.",
+        discussion: """
+            Exit 0 when the work was done (quarantined lines and new conflicts are results); 1 when an agency could
+            not be synced (database unreachable, queue unreadable, lock held elsewhere); with --strict, 3 when lines
+            were quarantined or conflicts opened.
+            """)
+
+    @Argument(help: "Agency queue directories.") var dirs: [String]
+    @Option(help: "Agencies synced at once, each on its own connection.") var jobs = 1
+    @Flag(help: "Print one JSON document on stdout.") var json = false
+    @Flag(help: "Exit 3 when lines were quarantined or conflicts opened.") var strict = false
+    @Option(help: "Seconds to wait for another sync of the same agency to finish (default: fail at once).") var wait: Double?
+    @Option(help: "Retries, with doubling backoff, when the database connection fails or breaks.") var retry = 0
+    @Option(help: "Days a pending event may wait for its prerequisite before a pending_expired conflict opens.") var pendingHorizonDays: Double = 14
+    @Option(help: "Outbox lines per central transaction.") var batchSize = 20_000
+    @OptionGroup var db: DatabaseOptions
+
+    func validate() throws {
+        guard !dirs.isEmpty else { throw ValidationError("name at least one agency queue directory") }
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard pendingHorizonDays >= 0 else { throw ValidationError("--pending-horizon-days cannot be negative") }
+    }
+
+    func run() throws {
+        // Connect once up front: a missing database is one clear error, not one per agency.
+        _ = try db.connect()
+        var options = SyncOptions()
+        options.batchSize = batchSize
+        options.pendingHorizonSeconds = Int64(pendingHorizonDays * 86_400)
+        options.lockWait = wait.map { .milliseconds(Int($0 * 1000)) }
+        let selection = db.selection
+        let runner = SyncRunner(connect: { try selection.connect(migrate: false) }, options: options, retries: retry)
+        let queues = dirs.map { QueueDirectory(path: $0) }
+        let bar = ProgressBar("sync")
+        let results = runner.run(queues, jobs: jobs) { finished, done, total in
+            bar.update(total > 0 ? Double(done) / Double(total) : 0, note: "\(finished)/\(queues.count) agencies")
+        }
+        bar.finish()
+        let report = SyncReport(queues: queues, results: results)
+        if json {
+            print(JSONWriter.string(report.json, pretty: true))
+        } else {
+            print(report.text)
+        }
+        for failure in report.failures { printError("Error: \(failure.queue): \(failure.message)") }
+        if !report.failures.isEmpty { throw ExitCode(1) }
+        if strict && (report.totals.quarantined > 0 || report.totals.conflictsOpened > 0) { throw ExitCode(3) }
+    }
+}
+
+/// The sync summary, as text and as the JSON document of ../shared/spec/cli.md.
+struct SyncReport {
+    var rows: [AgencySyncResult] = []
+    var failures: [(queue: String, message: String)] = []
+    var totals = AgencySyncResult(agencyCode: "")
+
+    init(queues: [QueueDirectory], results: [Result<AgencySyncResult, Error>]) {
+        for (queue, result) in zip(queues, results) {
+            switch result {
+            case .success(let row): rows.append(row)
+            case .failure(let error): failures.append((queue.path, "\(error)"))
+            }
+        }
+        for row in rows {
+            totals.pushed += row.pushed
+            totals.alreadyPresent += row.alreadyPresent
+            totals.quarantined += row.quarantined
+            totals.pending += row.pending
+            totals.conflictsOpened += row.conflictsOpened
+            totals.pulled += row.pulled
+            totals.seconds = max(totals.seconds, row.seconds)
+        }
+    }
+
+    var json: JSONValue {
+        var totalsJSON = totals.json.objectValue ?? [:]
+        totalsJSON["agency_code"] = nil
+        totalsJSON["agencies"] = .int(Int64(rows.count))
+        var doc: [String: JSONValue] = ["agencies": .array(rows.map(\.json)), "totals": .object(totalsJSON)]
+        if !failures.isEmpty {
+            doc["errors"] = .array(failures.map { .object(["queue": .string($0.queue), "error": .string($0.message)]) })
+        }
+        return .object(doc)
+    }
+
+    var text: String {
+        let headers = ["agency", "pushed", "already present", "quarantined", "pending", "conflicts", "pulled", "seconds"]
+        func cells(_ r: AgencySyncResult, _ name: String) -> [String] {
+            [name, "\(r.pushed)", "\(r.alreadyPresent)", "\(r.quarantined)", "\(r.pending)", "\(r.conflictsOpened)",
+             "\(r.pulled)", String(format: "%.2f", r.seconds)]
+        }
+        var table = rows.map { cells($0, $0.agencyCode) }
+        if rows.count > 1 { table.append(cells(totals, "total")) }
+        return TextTable(headers: headers, rows: table, rightAligned: Set(1..<headers.count)).render()
+    }
+}

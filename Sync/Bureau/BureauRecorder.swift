@@ -1,0 +1,120 @@
+import CardCore
+import CardDatabase
+import Foundation
+import Logging
+import PostgresClient
+
+/// Records the bureau's decisions centrally, one at a time or imported from the JSON lines its
+/// review and card production systems export, through the same merge and lifecycle rules as
+/// agency events.
+public struct BureauRecorder {
+    let connection: Connection
+    let logger: Logger
+
+    public init(connection: Connection, logger: Logger = Logger(label: "cardsync.bureau")) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    /// What became of one recorded decision.
+    public struct Recorded: Sendable {
+        public var applicationID: UUID
+        public var eventID: UUID
+        public var type: EventType
+        /// applied, pending, not_applied; or `already_present` / `event_id_reuse`.
+        public var outcome: String
+    }
+
+    /// Records one decision per application. `occurredAt` defaults to now.
+    public func record(_ type: EventType, applications: [UUID], data: (UUID) -> JSONValue,
+                       occurredAt: Timestamp? = nil) throws -> [Recorded] {
+        guard type.origin == .bureau else { throw SyncError("\(type.rawValue) is not a bureau decision") }
+        let when = occurredAt ?? Timestamp(microseconds: Timestamp.now.microseconds, offsetSeconds: 8 * 3600)
+        let events = applications.map { id in
+            LedgerEvent(ledgerID: 0, eventID: UUID(), applicationID: id, type: type, agencyCode: nil, seq: nil,
+                        occurredAt: when, data: data(id))
+        }
+        try checkDispatchTargets(events)
+        let result = try CentralMerge(connection: connection, logger: logger).merge(events)
+        let outcomes = try self.outcomes(of: result.ledgerIDs)
+        return zip(events, result.ledgerIDs).map { event, id in
+            Recorded(applicationID: event.applicationID, eventID: event.eventID, type: type, outcome: outcomes[id] ?? "applied")
+        }
+    }
+
+    /// The result of `bureau import`.
+    public struct ImportReport: Sendable {
+        public var lines = 0
+        public var merged = MergeResult()
+        /// Lines refused, with their 1-based line number, error code and explanation.
+        public var refused: [(line: Int, code: String, detail: String)] = []
+    }
+
+    /// Imports a JSON-lines file of bureau decisions (outbox line shape without `seq`).
+    /// Invalid lines are refused and listed; the valid ones are recorded. Importing the same
+    /// file again changes nothing (events are recognised by event_id).
+    public func importFile(_ url: URL, batchSize: Int = 20_000, now: Timestamp = .now) throws -> ImportReport {
+        var report = ImportReport()
+        let reader = try OutboxReader(url: url)
+        defer { reader.close() }
+        let validator = EventLineValidator(mode: .bureauImport, now: now)
+        let agencies = Set(try AgencyRegistry(connection: connection).list().map(\.code))
+        let merge = CentralMerge(connection: connection, logger: logger)
+        var finished = false
+        while !finished {
+            var lines = try reader.nextBatch(maxLines: batchSize)
+            if lines.isEmpty {
+                // An exported file is complete: a last line without a newline is a line too.
+                guard let tail = try Self.unterminatedTail(of: url, from: reader.offset) else { break }
+                lines = [OutboxLine(bytes: tail, lineNumber: reader.lineNumber + 1, endOffset: reader.offset + Int64(tail.count))]
+                finished = true
+            }
+            var events: [LedgerEvent] = []
+            for line in lines {
+                report.lines += 1
+                switch validator.validate(line.bytes, lineNumber: line.lineNumber, lastSeq: nil) {
+                case .success(let e):
+                    if e.type == .cardDispatched, let target = e.data["agency_code"]?.stringValue, !agencies.contains(target) {
+                        report.refused.append((line.lineNumber, "unknown_agency", "card_dispatched to agency \(target), which is not registered"))
+                        continue
+                    }
+                    events.append(LedgerEvent(ledgerID: 0, eventID: e.eventID, applicationID: e.applicationID, type: e.type,
+                                              agencyCode: nil, seq: nil, occurredAt: e.occurredAt, data: e.data))
+                case .failure(let reason):
+                    report.refused.append((line.lineNumber, reason.code.rawValue, reason.detail))
+                }
+            }
+            if !events.isEmpty { report.merged = report.merged + (try merge.merge(events, now: now)) }
+        }
+        try ConflictWriter.openExpiredUnderLock(horizonSeconds: 14 * 86_400, on: connection)
+        return report
+    }
+
+    /// The bytes after `offset` when the file does not end with a newline.
+    static func unterminatedTail(of url: URL, from offset: Int64) throws -> [UInt8]? {
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(offset))
+        let rest = try handle.readToEnd() ?? Data()
+        return rest.isEmpty ? nil : [UInt8](rest)
+    }
+
+    private func checkDispatchTargets(_ events: [LedgerEvent]) throws {
+        let registry = AgencyRegistry(connection: connection)
+        for event in events where event.type == .cardDispatched {
+            let code = event.data["agency_code"]?.stringValue ?? ""
+            guard try registry.exists(code) else {
+                throw SyncError("cannot dispatch to agency '\(code)': it is not registered (cardsync agency list shows the registered ones)")
+            }
+        }
+    }
+
+    private func outcomes(of ledgerIDs: [Int64]) throws -> [Int64: String] {
+        var map: [Int64: String] = [:]
+        for row in try connection.query("SELECT ledger_id, outcome FROM cardsync.ledger WHERE ledger_id = ANY($1::int8[])",
+                                        [.int64Array(ledgerIDs)]) {
+            map[try row.decode(Int64.self, column: "ledger_id")] = try row.decode(String.self, column: "outcome")
+        }
+        return map
+    }
+}

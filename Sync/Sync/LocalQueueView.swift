@@ -1,0 +1,106 @@
+import CardCore
+import Foundation
+
+/// `cardsync queue status`: what an agency sees locally, without the central database.
+/// An application's status is the fold of its outbox and inbox events in time order; the
+/// inbox's conflict events carry the status the centre gave the application.
+public struct LocalQueueView: Sendable {
+    public var agency: Agency
+    /// Applications taken at this agency, by current local status.
+    public var byStatus: [ApplicationStatus: Int] = [:]
+    /// Outbox lines not yet processed by a sync (complete lines only).
+    public var unsyncedLines = 0
+    /// A final line without a newline (an append in progress or torn by a crash).
+    public var hasIncompleteLine = false
+    public var quarantinedLines = 0
+    public var inboxLines = 0
+    /// Cards dispatched to this agency and not yet handed over.
+    public var cardsToHandOver = 0
+    public var lastSync: Timestamp?
+
+    public static func load(_ queue: QueueDirectory) throws -> LocalQueueView {
+        var view = LocalQueueView(agency: try queue.readAgency())
+        let checkpoint = try queue.loadCheckpoint() ?? .initial
+        view.lastSync = checkpoint.updatedAt
+
+        struct Step { var at: Int64; var order: Int; var app: UUID; var apply: (inout ApplicationStatus?) -> Void }
+        var steps: [Step] = []
+        var dispatchedHere: Set<UUID> = []
+        var issuedHere: Set<UUID> = []
+
+        let outbox = try OutboxReader(url: queue.outboxFile)
+        defer { outbox.close() }
+        while true {
+            let lines = try outbox.nextBatch(maxLines: 50_000)
+            if lines.isEmpty { break }
+            for line in lines {
+                if line.endOffset > checkpoint.outboxOffset { view.unsyncedLines += 1 }
+                // The local view reads leniently: a line that fails validation is not counted.
+                guard let json = try? JSONParser.parse(line.bytes), let type = json["type"]?.stringValue.flatMap(EventType.init),
+                      let app = json["application_id"]?.stringValue.flatMap(UUID.init(uuidString:)),
+                      let at = json["occurred_at"]?.stringValue.flatMap(Timestamp.init(rfc3339:))
+                else { continue }
+                if type == .cardIssued { issuedHere.insert(app) }
+                steps.append(Step(at: at.microseconds, order: 0, app: app) { status in
+                    switch type {
+                    case .submitted: if status == nil { status = .submitted }
+                    case .amended: if status == .returned { status = .submitted }
+                    case .withdrawn: if status?.isOpen == true { status = .withdrawn }
+                    case .cardIssued: if status != nil { status = .issued }
+                    default: break
+                    }
+                })
+            }
+        }
+        view.hasIncompleteLine = (try? FileManager.default.attributesOfItem(atPath: queue.outboxFile.path)[.size] as? Int64)
+            .map { $0 > outbox.offset } ?? false
+
+        if FileManager.default.fileExists(atPath: queue.inboxFile.path) {
+            for entry in try InboxReader.readAll(from: queue.inboxFile) {
+                view.inboxLines += 1
+                if entry.type == .cardDispatched, entry.data["agency_code"]?.stringValue == view.agency.code {
+                    dispatchedHere.insert(entry.applicationID)
+                }
+                let type = entry.type
+                let explicit = entry.data["status"]?.stringValue.flatMap(ApplicationStatus.init(rawValue:))
+                steps.append(Step(at: entry.occurredAt.microseconds, order: 1, app: entry.applicationID) { status in
+                    guard status != nil else { return }
+                    switch type {
+                    case .approved: status = .approved
+                    case .rejected: status = .rejected
+                    case .returned: status = .returned
+                    case .cardProduced: status = .produced
+                    case .cardDispatched: if status != .issued { status = .dispatched }
+                    case .conflictOpened, .conflictResolved: if let explicit { status = explicit }
+                    default: break
+                    }
+                })
+            }
+        }
+        if FileManager.default.fileExists(atPath: queue.quarantineFile.path) {
+            view.quarantinedLines = try QuarantineEntry.readAll(from: queue.quarantineFile).count
+        }
+        var statuses: [UUID: ApplicationStatus?] = [:]
+        for step in steps.sorted(by: { ($0.at, $0.order) < ($1.at, $1.order) }) {
+            var status = statuses[step.app] ?? nil
+            step.apply(&status)
+            statuses[step.app] = status
+        }
+        for case let status? in statuses.values { view.byStatus[status, default: 0] += 1 }
+        view.cardsToHandOver = dispatchedHere.subtracting(issuedHere).count
+        return view
+    }
+
+    public var json: JSONValue {
+        var counts: [String: JSONValue] = [:]
+        for status in ApplicationStatus.allCases { counts[status.rawValue] = .int(Int64(byStatus[status] ?? 0)) }
+        return [
+            "agency_code": .string(agency.code), "agency_name": .string(agency.name),
+            "applications_by_status": .object(counts),
+            "unsynced_events": .int(Int64(unsyncedLines)), "incomplete_final_line": .bool(hasIncompleteLine),
+            "quarantined_lines": .int(Int64(quarantinedLines)), "inbox_lines": .int(Int64(inboxLines)),
+            "cards_to_hand_over": .int(Int64(cardsToHandOver)),
+            "last_sync": lastSync.map { .string($0.rfc3339) } ?? .null,
+        ]
+    }
+}

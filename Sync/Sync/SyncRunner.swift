@@ -1,0 +1,122 @@
+import CardCore
+import Foundation
+import Logging
+import PostgresClient
+
+/// Syncs many agency queues, `jobs` at a time, each worker on its own connection.
+///
+/// Agencies do not block each other except for the short merge step of each batch (the merge
+/// lock), so a slow or failing agency never stops the others: each result is reported alone.
+public struct SyncRunner: Sendable {
+    public typealias Connect = @Sendable () throws -> Connection
+
+    let connect: Connect
+    let options: SyncOptions
+    let logger: Logger
+    /// Retries after a lost or failed connection, with doubling backoff (0: fail at once).
+    var retries: Int
+
+    public init(connect: @escaping Connect, options: SyncOptions = SyncOptions(), retries: Int = 0,
+                logger: Logger = Logger(label: "cardsync.sync")) {
+        self.connect = connect
+        self.options = options
+        self.retries = retries
+        self.logger = logger
+    }
+
+    /// Syncs every queue; results are in the order of `queues`.
+    public func run(_ queues: [QueueDirectory], jobs: Int,
+                    progress: (@Sendable (_ finishedAgencies: Int, _ bytesDone: Int64, _ bytesTotal: Int64) -> Void)? = nil)
+        -> [Result<AgencySyncResult, Error>]
+    {
+        let board = Board(count: queues.count, totals: queues.map(Self.outboxSize))
+        let workers = max(1, min(jobs, queues.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            var connection: Connection?
+            while let index = board.next() {
+                let queue = queues[index]
+                let result = Result { try syncWithRetries(queue, connection: &connection) { done in
+                    board.report(index, bytes: done)
+                    if let progress { let (f, d, t) = board.snapshot(); progress(f, d, t) }
+                } }
+                if case .failure = result { connection = nil }
+                board.finish(index, result)
+                if let progress { let (f, d, t) = board.snapshot(); progress(f, d, t) }
+            }
+        }
+        return board.results.map { $0! }
+    }
+
+    private func syncWithRetries(_ queue: QueueDirectory, connection: inout Connection?,
+                                 progress: @escaping (Int64) -> Void) throws -> AgencySyncResult {
+        var attempt = 0
+        while true {
+            do {
+                if connection == nil || connection?.isHealthy == false { connection = try connect() }
+                return try AgencySync(queue: queue, connection: connection!, options: options, logger: logger) { done, _ in
+                    progress(done)
+                }.run()
+            } catch let error as PostgresError where attempt < retries && error.isRetryable {
+                attempt += 1
+                connection = nil
+                let delay = min(30.0, pow(2.0, Double(attempt - 1)))
+                logger.warning("sync failed, retrying", metadata: ["queue": "\(queue.path)", "attempt": "\(attempt)",
+                                                                   "delay_s": "\(delay)", "error": "\(error)"])
+                Thread.sleep(forTimeInterval: delay)
+            }
+        }
+    }
+
+    private static func outboxSize(_ queue: QueueDirectory) -> Int64 {
+        (try? FileManager.default.attributesOfItem(atPath: queue.outboxFile.path)[.size] as? Int64) ?? 0
+    }
+
+    /// Work distribution and results, shared by the workers.
+    private final class Board: @unchecked Sendable {
+        // @unchecked: every field is guarded by `lock`.
+        private let lock = NSLock()
+        private var nextIndex = 0
+        private var done: [Int64]
+        private let totals: [Int64]
+        private var finished = 0
+        var results: [Result<AgencySyncResult, Error>?]
+
+        init(count: Int, totals: [Int64]) {
+            results = Array(repeating: nil, count: count)
+            done = Array(repeating: 0, count: count)
+            self.totals = totals
+        }
+
+        func next() -> Int? {
+            lock.lock(); defer { lock.unlock() }
+            guard nextIndex < results.count else { return nil }
+            defer { nextIndex += 1 }
+            return nextIndex
+        }
+
+        func report(_ index: Int, bytes: Int64) {
+            lock.lock(); defer { lock.unlock() }
+            done[index] = bytes
+        }
+
+        func finish(_ index: Int, _ result: Result<AgencySyncResult, Error>) {
+            lock.lock(); defer { lock.unlock() }
+            results[index] = result
+            done[index] = totals[index]
+            finished += 1
+        }
+
+        func snapshot() -> (Int, Int64, Int64) {
+            lock.lock(); defer { lock.unlock() }
+            return (finished, done.reduce(0, +), totals.reduce(0, +))
+        }
+    }
+}
+
+extension PostgresError {
+    /// Worth retrying: the connection broke or could not be made, or the server gave up on a
+    /// transaction because of concurrency (serialization failure, deadlock).
+    public var isRetryable: Bool {
+        kind == .connection || sqlStateClass == "08" || isSerializationFailure || sqlState == "57P01"
+    }
+}
