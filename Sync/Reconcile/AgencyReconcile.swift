@@ -1,0 +1,310 @@
+import CardCore
+import CardDatabase
+import Foundation
+import Logging
+import PostgresClient
+
+/// Knobs of `cardsync reconcile`.
+public struct ReconcileOptions: Sendable {
+    /// Re-push events the centre lacks and append decisions the inbox lacks.
+    public var repair = false
+    /// Buckets per digest (a power of two). 1024 keeps the digest exchange at a few tens of
+    /// kilobytes at most, while a single lost event costs one bucket's ids (1/1024 of the agency).
+    public var bucketCount = 1024
+    /// Wait this long for a sync of the same queue or agency to finish; nil fails at once.
+    public var lockWait: Duration? = nil
+    /// Outbox lines read, and events merged, per batch.
+    public var batchSize = 20_000
+    /// The machine's clock (for `occurred_in_future`, as in sync).
+    public var clock: @Sendable () -> Timestamp = { .now }
+
+    public init() {}
+}
+
+/// `cardsync reconcile` for one agency queue: compares what the queue holds (outbox and inbox)
+/// with what the central database holds for the agency, without transferring everything, and
+/// with `repair` brings the two back together (lifecycle.md, "Divergence").
+///
+/// How: both sides reduce a set of event ids to per-bucket digests (count and XOR of a 64-bit
+/// hash, see `ReconcileSQL`); the centre computes its digests in one set-based query each, so
+/// agreeing sides exchange only the digests. For buckets that differ, the centre sends the ids
+/// in them and the sides compare those sets exactly. Two pairs of sets are compared:
+/// - the agency's valid, synced outbox events ⟷ the ledger's events recorded by the agency;
+/// - the agency's inbox entries ⟷ the decisions delivered to it (`cardsync.deliveries`).
+///
+/// Repair, under the queue lock and the centre's per-agency sync lock (no sync of the agency
+/// runs meanwhile):
+/// - missing events are pushed by reconcile itself through `CentralMerge` (sync would skip them:
+///   their seq is at or below the centre's `pushed_seq`), in outbox order; the centre's
+///   `pushed_seq` then moves up (never down) to the greatest seq the checkpoint covers, since
+///   the centre now holds every event up to it, so the next sync continues where it was;
+/// - missing decisions are appended to inbox.jsonl in delivery order, after the checkpoint's
+///   inbox size (cutting a crashed sync's leftovers first, as sync does), and the checkpoint
+///   records the new inbox size and, as pull cursor, the last delivery id the centre holds for
+///   the agency; the centre's cursor moves to the same. A later sync therefore pulls only newer
+///   deliveries and appends nothing twice. When the inbox holds decisions the centre lost, the
+///   checkpoint keeps its (higher) cursor, so the next sync sees the cursors differ and pulls
+///   with its event-id dedupe: a bureau re-recording the lost decisions does not duplicate them.
+/// - decisions the centre lacks and events only the centre has are reported, never changed.
+public final class AgencyReconcile {
+    let queue: QueueDirectory
+    let connection: Connection
+    let options: ReconcileOptions
+    let logger: Logger
+
+    public init(queue: QueueDirectory, connection: Connection, options: ReconcileOptions = ReconcileOptions(),
+                logger: Logger = Logger(label: "cardsync.reconcile")) {
+        self.queue = queue
+        self.connection = connection
+        self.options = options
+        self.logger = logger
+    }
+
+    public func run() throws -> AgencyReconcileResult {
+        let started = ContinuousClock.now
+        let agency = try queue.readAgency()
+        var result = AgencyReconcileResult(agencyCode: agency.code)
+        result.bucketCount = options.bucketCount
+        let lock = try QueueLock.acquire(queue, timeout: options.lockWait)
+        defer { lock.release() }
+        try acquireCentralLock(agency.code)
+        defer { _ = try? connection.execute("SELECT pg_advisory_unlock($1, hashtext($2))",
+                                            [.int32(MergeLocks.agencySyncClass), .text(agency.code)]) }
+
+        guard var checkpoint = try queue.loadCheckpoint() else {
+            result.neverSynced = true
+            result.seconds = (ContinuousClock.now - started).seconds
+            return result
+        }
+        let now = options.clock()
+        let local = try LocalHoldings.read(queue, checkpoint: checkpoint, bucketCount: options.bucketCount, now: now,
+                                           batchSize: options.batchSize)
+        result.agencyEvents = local.events.count
+        result.agencyDecisions = local.decisions.count
+        let central = try CentralSyncState.load(agency: agency.code, on: connection)
+
+        try compareEvents(agency.code, local: local, checkpoint: checkpoint, result: &result)
+        let decisions = try compareDecisions(agency.code, local: local, checkpoint: checkpoint, central: central)
+        result.decisionsMissingAtAgency = decisions.missing
+        result.decisionsUnknownCentrally = decisions.unknown
+        result.decisionsNotYetPulled = decisions.notYetPulled
+        result.centralDecisions = decisions.centralCount
+        result.bytesReceived += decisions.bytes
+        result.differingBuckets += decisions.differingBuckets
+
+        if options.repair {
+            try AgencyRegistry(connection: connection).ensureRegistered(agency)
+            result.pushed = try repairPush(agency.code, local: local, checkpoint: checkpoint, central: central,
+                                           missing: result.eventsMissingCentrally, now: now)
+            result.pulled = try repairPull(agency.code, local: local, checkpoint: &checkpoint, central: central)
+        }
+        result.seconds = (ContinuousClock.now - started).seconds
+        return result
+    }
+
+    private func acquireCentralLock(_ code: String) throws {
+        let deadline = options.lockWait.map { ContinuousClock.now + $0 }
+        while true {
+            let rows = try connection.query("SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked",
+                                            [.int32(MergeLocks.agencySyncClass), .text(code)])
+            if try rows.first?.decode(Bool.self, column: "locked") == true { return }
+            guard let deadline, ContinuousClock.now < deadline else { throw SyncError.agencyBusy(code) }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
+    private var mask: PostgresValue { .int64(Int64(options.bucketCount - 1)) }
+
+    // MARK: Events
+
+    private func compareEvents(_ code: String, local: LocalHoldings, checkpoint: SyncCheckpoint,
+                               result: inout AgencyReconcileResult) throws {
+        var bytes = 0
+        try connection.withTransaction(isolation: .repeatableRead) { conn in
+            let rows = try conn.query(ReconcileSQL.eventDigest, [.text(code), mask])
+            bytes += Self.wireBytes(rows)
+            let centralDigest = try Self.digest(rows, bucketCount: options.bucketCount)
+            result.centralEvents = Int(centralDigest.totalCount)
+            let differing = local.events.digest.differingBuckets(centralDigest)
+            result.differingBuckets += differing.count
+            guard !differing.isEmpty else { return }
+
+            let idRows = try conn.query(ReconcileSQL.eventsInBuckets, [.text(code), mask, .int64Array(differing.map(Int64.init))])
+            bytes += Self.wireBytes(idRows)
+            var centralIDs: Set<UUID> = []
+            for row in idRows { centralIDs.insert(try row.decode(UUID.self, column: "event_id")) }
+            let localEntries = local.events.entries(inBuckets: Set(differing))
+            let localIDs = Set(localEntries.map(\.id))
+            result.eventsOnlyCentral = centralIDs.subtracting(localIDs).sorted { $0.uuidString < $1.uuidString }
+
+            let candidates = localEntries.filter { !centralIDs.contains($0.id) }.sorted { $0.info.lineNumber < $1.info.lineNumber }
+            guard !candidates.isEmpty else { return }
+            // Held under another agency or other content: an event_id_reuse conflict, not a loss.
+            let known = try conn.query(ReconcileSQL.ledgerEventsByID, [.uuidArray(candidates.map(\.id))])
+            bytes += Self.wireBytes(known)
+            var elsewhere: Set<UUID> = []
+            for row in known { elsewhere.insert(try row.decode(UUID.self, column: "event_id")) }
+            for c in candidates {
+                let ref = AgencyReconcileResult.OutboxEventRef(eventID: c.id, seq: c.info.seq, line: c.info.lineNumber)
+                if elsewhere.contains(c.id) {
+                    result.eventsRecordedAsReuse.append(ref)
+                } else if c.info.lineNumber <= checkpoint.outboxLine {
+                    result.eventsMissingCentrally.append(ref)
+                } else {
+                    result.eventsNotYetSynced += 1
+                }
+            }
+        }
+        result.bytesReceived += bytes
+    }
+
+    // MARK: Decisions
+
+    struct DecisionComparison {
+        var missing: [AgencyReconcileResult.DecisionRef] = []
+        var unknown: [AgencyReconcileResult.DecisionRef] = []
+        var notYetPulled = 0
+        /// Every decision the inbox lacks (missing and not yet pulled), in delivery order, with
+        /// its ledger row, when `fetchRows` was asked for.
+        var rowsToPull: [(deliveryID: Int64, event: LedgerEvent)] = []
+        var lastDelivery: Int64 = 0
+        var centralCount = 0
+        var differingBuckets = 0
+        var bytes = 0
+    }
+
+    private func compareDecisions(_ code: String, local: LocalHoldings, checkpoint: SyncCheckpoint,
+                                  central: CentralSyncState, fetchRows: Bool = false) throws -> DecisionComparison {
+        var out = DecisionComparison()
+        try connection.withTransaction(isolation: .repeatableRead) { conn in
+            let rows = try conn.query(ReconcileSQL.decisionDigest, [.text(code), mask])
+            out.bytes += Self.wireBytes(rows)
+            let centralDigest = try Self.digest(rows, bucketCount: options.bucketCount)
+            out.centralCount = Int(centralDigest.totalCount)
+            let differing = local.decisions.digest.differingBuckets(centralDigest)
+            out.differingBuckets = differing.count
+            guard !differing.isEmpty else { return }
+
+            let idRows = try conn.query(ReconcileSQL.decisionsInBuckets, [.text(code), mask, .int64Array(differing.map(Int64.init))])
+            out.bytes += Self.wireBytes(idRows)
+            var centralIDs: [UUID: Int64] = [:]
+            for row in idRows {
+                centralIDs[try row.decode(UUID.self, column: "event_id")] = try row.decode(Int64.self, column: "delivery_id")
+            }
+            let localEntries = local.decisions.entries(inBuckets: Set(differing))
+            for e in localEntries where centralIDs[e.id] == nil {
+                out.unknown.append(.init(eventID: e.id, applicationID: e.info.applicationID, type: e.info.type.rawValue,
+                                         deliveryID: nil, ledgerID: e.info.ledgerID))
+            }
+            out.unknown.sort { ($0.ledgerID ?? 0) < ($1.ledgerID ?? 0) }
+            let lacking = centralIDs.filter { !local.decisions.contains($0.key) }
+            guard !lacking.isEmpty else { return }
+
+            let full = try conn.query(ReconcileSQL.deliveredDecisionRows, [.text(code), .uuidArray(Array(lacking.keys))])
+            out.bytes += Self.wireBytes(full)
+            // Both sides agree on the pull cursor: what lies beyond it is simply not pulled yet.
+            let cursor = checkpoint.pulledDelivery ?? 0
+            let aligned = cursor == central.pulledDelivery
+            for row in full {
+                let deliveryID = try row.decode(Int64.self, column: "delivery_id")
+                let event = try StateLoader.decodeLedgerEvent(row)
+                if aligned && deliveryID > cursor {
+                    out.notYetPulled += 1
+                } else {
+                    out.missing.append(.init(eventID: event.eventID, applicationID: event.applicationID,
+                                             type: event.type.rawValue, deliveryID: deliveryID, ledgerID: nil))
+                }
+                if fetchRows { out.rowsToPull.append((deliveryID, event)) }
+            }
+            if fetchRows {
+                out.lastDelivery = try conn.query(ReconcileSQL.lastDelivery, [.text(code)]).first?.decode(Int64.self, column: "last") ?? 0
+            }
+        }
+        return out
+    }
+
+    // MARK: Repair
+
+    /// Pushes the events the centre lacks, in outbox order, then raises the centre's
+    /// `pushed_seq` to what the checkpoint covers.
+    private func repairPush(_ code: String, local: LocalHoldings, checkpoint: SyncCheckpoint, central: CentralSyncState,
+                            missing: [AgencyReconcileResult.OutboxEventRef], now: Timestamp) throws -> MergeResult {
+        var merged = MergeResult()
+        if !missing.isEmpty {
+            var wanted = Set(missing.map(\.eventID))
+            var batch: [LedgerEvent] = []
+            let merge = CentralMerge(connection: connection, logger: logger)
+            func flush() throws {
+                guard !batch.isEmpty else { return }
+                merged = merged + (try merge.merge(batch, agency: code, pushedSeq: nil, now: options.clock()))
+                batch.removeAll(keepingCapacity: true)
+            }
+            let quarantined = try LocalHoldings.quarantinedLines(queue, upTo: checkpoint.quarantineSize)
+            try LocalHoldings.forEachValidEvent(queue, quarantined: quarantined, now: now, batchSize: options.batchSize) { event in
+                guard wanted.remove(event.eventID) != nil else { return }
+                batch.append(LedgerEvent(queueEvent: event, agency: code))
+                if batch.count >= options.batchSize { try flush() }
+            }
+            try flush()
+            merged.ledgerIDs = []
+            logger.notice("reconcile pushed events the central database lacked",
+                          metadata: ["agency": "\(code)", "pushed": "\(merged.accepted)", "already_present": "\(merged.alreadyPresent)"])
+        }
+        if let seq = local.syncedMaxSeq, seq > central.pushedSeq {
+            try connection.execute(ReconcileSQL.raisePushedSeq, [.text(code), .int64(seq)])
+        }
+        return merged
+    }
+
+    /// Appends the decisions the inbox lacks (compared again: the push may have delivered new
+    /// conflict events), in delivery order, and moves both pull cursors.
+    private func repairPull(_ code: String, local: LocalHoldings, checkpoint: inout SyncCheckpoint,
+                            central: CentralSyncState) throws -> Int {
+        let comparison = try compareDecisions(code, local: local, checkpoint: checkpoint, central: central, fetchRows: true)
+        guard !comparison.rowsToPull.isEmpty else { return 0 }
+        let inbox = try InboxWriter(url: queue.inboxFile)
+        defer { inbox.close() }
+        // A crashed sync's appends after the checkpoint are not committed: cut them, as sync does.
+        if try inbox.size() > checkpoint.inboxSize { try inbox.truncate(toSize: checkpoint.inboxSize) }
+        for (_, event) in comparison.rowsToPull { inbox.append(InboxLine(event: event)) }
+        try inbox.flush()
+        let last = comparison.lastDelivery
+        checkpoint.inboxSize = try inbox.size()
+        checkpoint.pulledDelivery = comparison.unknown.isEmpty ? last : max(checkpoint.pulledDelivery ?? 0, last)
+        checkpoint.updatedAt = options.clock()
+        try queue.saveCheckpoint(checkpoint)
+        try connection.execute(ReconcileSQL.setPulledDelivery, [.text(code), .int64(last)])
+        return comparison.rowsToPull.count
+    }
+
+    // MARK: Helpers
+
+    static func digest(_ rows: QueryResult, bucketCount: Int) throws -> EventIDDigest {
+        var d = EventIDDigest(bucketCount: bucketCount)
+        for row in rows {
+            d.buckets[try row.decode(Int.self, column: "bucket")] =
+                BucketDigest(count: try row.decode(Int64.self, column: "n"), xor: try row.decode(Int64.self, column: "x"))
+        }
+        return d
+    }
+
+    /// Bytes the rows took on the wire (text protocol DataRow messages: a 7-byte header per row,
+    /// 4 bytes of length per field, then the value).
+    static func wireBytes(_ rows: QueryResult) -> Int {
+        let fields = rows.columns.count
+        var total = 0
+        for row in rows {
+            total += 7 + 4 * fields
+            for i in 0..<fields { total += (try? row.decode(CellLength.self, at: i))?.bytes ?? 0 }
+        }
+        return total
+    }
+
+    private struct CellLength: PostgresDecodable {
+        var bytes: Int
+        static func decode(postgresText bytes: UnsafeBufferPointer<UInt8>, type: PostgresType) -> CellLength? {
+            CellLength(bytes: bytes.count)
+        }
+        static var nullValue: CellLength? { CellLength(bytes: 0) }
+    }
+}

@@ -1,0 +1,82 @@
+/// The central side of `cardsync reconcile`: per-bucket digests of an agency's event ids and
+/// the ids of chosen buckets, each one set-based statement.
+///
+/// The bucket and hash of an event id come from `md5(uuid_send(event_id))` (32 hex digits):
+/// - bucket: the first 8 hex digits as a 32-bit integer, `&` the bucket mask (count − 1);
+/// - hash: the next 16 hex digits as a 64-bit integer, XORed over the bucket (`bit_xor`).
+/// `EventIDKey` computes the same on the agency's side.
+enum ReconcileSQL {
+    /// The two expressions over a column `m` holding the md5 text; `$2` is the bucket mask.
+    private static let bucket = "(('x' || substr(m, 1, 8))::bit(32)::int & $2::int)"
+    private static let hash = "('x' || substr(m, 9, 16))::bit(64)::bigint"
+
+    /// The agency's own events in the ledger (`$1` agency code).
+    private static let agencyEvents = """
+        SELECT event_id, seq, md5(uuid_send(event_id)) AS m
+        FROM cardsync.ledger WHERE agency_code = $1
+        """
+
+    /// The decisions delivered to the agency's inbox (`$1` agency code).
+    private static let deliveredDecisions = """
+        SELECT l.event_id, d.delivery_id, md5(uuid_send(l.event_id)) AS m
+        FROM cardsync.deliveries d JOIN cardsync.ledger l ON l.ledger_id = d.ledger_id
+        WHERE d.agency_code = $1
+        """
+
+    /// Rows (bucket, n, x) for the agency's events. `$1` agency, `$2` bucket mask.
+    static let eventDigest = """
+        SELECT \(bucket) AS bucket, count(*) AS n, bit_xor(\(hash)) AS x
+        FROM (\(agencyEvents)) s GROUP BY 1
+        """
+
+    /// Rows (bucket, n, x) for the agency's delivered decisions. `$1` agency, `$2` bucket mask.
+    static let decisionDigest = """
+        SELECT \(bucket) AS bucket, count(*) AS n, bit_xor(\(hash)) AS x
+        FROM (\(deliveredDecisions)) s GROUP BY 1
+        """
+
+    /// Rows (event_id, seq) of the agency's events in the buckets `$3` (int8[]).
+    static let eventsInBuckets = """
+        SELECT event_id, seq FROM (\(agencyEvents)) s WHERE \(bucket) = ANY($3::int8[])
+        """
+
+    /// Rows (event_id, delivery_id) of the agency's delivered decisions in the buckets `$3` (int8[]).
+    static let decisionsInBuckets = """
+        SELECT event_id, delivery_id FROM (\(deliveredDecisions)) s WHERE \(bucket) = ANY($3::int8[])
+        """
+
+    /// Where the given event ids (`$1` uuid[]) are in the ledger, whoever recorded them:
+    /// rows (event_id, agency_code, type, application_id).
+    static let ledgerEventsByID = """
+        SELECT event_id, agency_code, type, application_id FROM cardsync.ledger WHERE event_id = ANY($1::uuid[])
+        """
+
+    /// The full ledger rows of decisions delivered to agency `$1` whose event ids are in `$2`
+    /// (uuid[]), in delivery order, with `delivery_id`: what a pull would have appended.
+    static let deliveredDecisionRows = """
+        SELECT d.delivery_id, l.*
+        FROM cardsync.deliveries d
+        JOIN (SELECT \(StateLoader.ledgerColumns) FROM cardsync.ledger) l ON l.ledger_id = d.ledger_id
+        WHERE d.agency_code = $1 AND l.event_id = ANY($2::uuid[])
+        ORDER BY d.delivery_id
+        """
+
+    /// The agency's last delivery id (0 when none). `$1` agency.
+    static let lastDelivery = """
+        SELECT coalesce(max(delivery_id), 0)::int8 AS last FROM cardsync.deliveries WHERE agency_code = $1
+        """
+
+    /// After a repair push: the centre holds every event up to the agency's checkpoint, so its
+    /// high-water mark may move up to it (never down). `$1` agency, `$2` seq.
+    static let raisePushedSeq = """
+        INSERT INTO cardsync.agency_sync_state (agency_code, pushed_seq, last_push_at) VALUES ($1, $2, now())
+        ON CONFLICT (agency_code) DO UPDATE
+        SET pushed_seq = GREATEST(agency_sync_state.pushed_seq, EXCLUDED.pushed_seq), last_push_at = now()
+        """
+
+    /// After a repair pull: the pull cursor the centre keeps for the agency. `$1` agency, `$2` delivery id.
+    static let setPulledDelivery = """
+        INSERT INTO cardsync.agency_sync_state (agency_code, pulled_delivery, last_pull_at) VALUES ($1, $2, now())
+        ON CONFLICT (agency_code) DO UPDATE SET pulled_delivery = EXCLUDED.pulled_delivery, last_pull_at = now()
+        """
+}
