@@ -21,6 +21,7 @@ struct Cardsync: ParsableCommand {
         subcommands: [
             DbCommand.self, AgencyCommand.self, QueueCommand.self, SyncCommand.self,
             BureauCommand.self, ReportCommand.self, GenerateCommand.self,
+            ReconcileCommand.self,
 
         ]
     )
