@@ -1,0 +1,157 @@
+import CLibPQ
+import Logging
+
+/// One PostgreSQL session over libpq.
+///
+/// Not safe for concurrent use: libpq connections are single-threaded. It is `Sendable` only so
+/// it can be created on one thread and handed to a worker that then owns it; never call it from
+/// two threads at once (use one connection per thread).
+public final class Connection: @unchecked Sendable {
+    let handle: OpaquePointer
+    let logger: Logger?
+    private let notices: NoticeSink
+    /// Where this connection goes, without the password: `host /tmp/x port 5432 db cardsync user postgres`.
+    public let target: String
+    /// Nesting depth of `withTransaction` savepoints.
+    var savepointDepth = 0
+
+    /// Connects using libpq's own conninfo parsing, so URIs (`postgresql://…`), `key=value`
+    /// strings, `PG*` environment variables, `sslmode`, `application_name` and service files all
+    /// behave exactly as with `psql`.
+    ///
+    /// Throws a `.connection` error naming the target (host or socket directory, port, database,
+    /// user) and libpq's reason; the conninfo string itself is never included, because it may
+    /// carry a password.
+    ///
+    /// Every session gets `client_encoding=UTF8` (Swift strings are UTF-8) and `DateStyle=ISO`
+    /// (what the timestamp decoders read).
+    public init(conninfo: String, logger: Logger? = nil) throws {
+        guard let handle = PQconnectdb(conninfo) else {
+            throw PostgresError(kind: .connection, message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let target = ConnectionTarget.describe(handle)
+            let reason = ConnectionTarget.redact(connectionErrorMessage(handle), conninfo: conninfo)
+            PQfinish(handle)
+            throw PostgresError(kind: .connection, message: "could not connect to \(target): \(reason)")
+        }
+        self.handle = handle
+        self.logger = logger
+        self.target = ConnectionTarget.describe(handle)
+        self.notices = NoticeSink(logger: logger)
+        notices.install(on: handle)
+        // From here on deinit runs PQfinish if anything throws.
+        try executeScript("SET client_encoding TO 'UTF8'; SET DateStyle TO 'ISO'")
+    }
+
+    deinit {
+        PQfinish(handle)
+    }
+
+    /// Runs one statement and returns its rows. Parameters are bound as `$1`, `$2`, … with
+    /// explicit types; values are never spliced into the SQL text.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [PostgresValue] = []) throws -> QueryResult {
+        QueryResult(handle: try run(sql, parameters))
+    }
+
+    /// Runs one statement for its effect and returns the affected-row count from the command
+    /// tag (0 for commands that report none, such as DDL).
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [PostgresValue] = []) throws -> Int {
+        try run(sql, parameters).affectedRows
+    }
+
+    /// Runs several `;`-separated statements without parameters, for migrations and setup.
+    /// Outside an explicit transaction PostgreSQL runs the whole string as one implicit
+    /// transaction, so a failing statement undoes the ones before it.
+    public func executeScript(_ sql: String) throws {
+        let result = sql.withCString { PQexec(handle, $0) }
+        _ = try checked(result, sql: sql)
+    }
+
+    /// Quotes an identifier (schema, table name) with `PQescapeIdentifier`, for the rare places
+    /// where a name, never a value, has to be part of the SQL text.
+    public func escapeIdentifier(_ identifier: String) throws -> String {
+        let utf8 = Array(identifier.utf8)
+        let escaped = utf8.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { PQescapeIdentifier(handle, $0.baseAddress, $0.count) }
+        }
+        guard let escaped else {
+            throw PostgresError(kind: .client, message: "could not quote identifier: \(connectionErrorMessage(handle))")
+        }
+        defer { PQfreemem(escaped) }
+        return String(cString: escaped)
+    }
+
+    /// The server's version as an integer, e.g. 150008 for 15.8.
+    public var serverVersion: Int { Int(PQserverVersion(handle)) }
+
+    /// Whether the session is usable (libpq has not seen it break).
+    public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    // MARK: - Internals
+
+    func run(_ sql: String, _ parameters: [PostgresValue]) throws -> ResultHandle {
+        let encoding = try ParameterEncoding(parameters)
+        let result = sql.withCString { sqlText in
+            encoding.withCArrays { types, values, lengths, formats in
+                PQexecParams(handle, sqlText, Int32(parameters.count), types, values, lengths, formats, 0)
+            }
+        }
+        return try checked(result, sql: sql)
+    }
+
+    /// Wraps a successful result or turns a failed one into a `PostgresError`, clearing it.
+    func checked(_ result: OpaquePointer?, sql: String) throws -> ResultHandle {
+        guard let result else {
+            throw PostgresError(kind: PQstatus(handle) == CONNECTION_BAD ? .connection : .client,
+                                message: connectionErrorMessage(handle))
+        }
+        let status = PQresultStatus(result)
+        switch status {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return ResultHandle(result)
+        case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
+            PQclear(result)
+            abandonCopy(reason: "COPY must go through copyIn or copyOut")
+            throw PostgresError.client("COPY statements must use copyIn(_:_:) or copyOut(_:_:), not query/execute")
+        default:
+            let error = PostgresError(result: result, connection: handle)
+            PQclear(result)
+            logger?.debug("statement failed", metadata: ["error": "\(error)"])
+            throw error
+        }
+    }
+
+    /// Leaves a COPY state that was entered by mistake, so the connection stays usable.
+    func abandonCopy(reason: String) {
+        _ = reason.withCString { PQputCopyEnd(handle, $0) }
+        drainResults()
+    }
+
+    /// Reads results until libpq reports none, returning the first error. libpq requires this
+    /// after a COPY and after PQsendQuery; stopping early leaves the connection busy. A COPY state
+    /// met on the way is ended (IN: cancelled; OUT: read and discarded), because libpq would
+    /// otherwise hand back the same COPY result forever.
+    @discardableResult
+    func drainResults() -> PostgresError? {
+        var firstError: PostgresError?
+        while let result = PQgetResult(handle) {
+            let status = PQresultStatus(result)
+            if firstError == nil, status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE {
+                firstError = PostgresError(result: result, connection: handle)
+            }
+            PQclear(result)
+            if status == PGRES_COPY_IN || status == PGRES_COPY_BOTH {
+                _ = PQputCopyEnd(handle, "abandoned by client")
+            }
+            if status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH {
+                var buffer: UnsafeMutablePointer<CChar>?
+                while PQgetCopyData(handle, &buffer, 0) > 0 { PQfreemem(buffer) }
+            }
+            if PQstatus(handle) == CONNECTION_BAD { break }
+        }
+        return firstError
+    }
+}

@@ -1,0 +1,26 @@
+import Foundation
+
+/// A private directory under /tmp that disappears with the object (or on `remove()`).
+///
+/// Short /tmp paths also keep Unix socket paths placed inside under their length limit.
+public final class TemporaryDirectory: @unchecked Sendable {
+    // @unchecked: `url` is immutable; removal is idempotent.
+    public let url: URL
+
+    public init(prefix: String = "cardsync") throws {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        guard let created = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
+        url = URL(fileURLWithPath: String(cString: created))
+    }
+
+    public var path: String { url.path }
+
+    /// Deletes the directory and everything in it.
+    public func remove() {
+        try? FileManager.default.removeItem(at: url)
+    }
+
+    deinit { remove() }
+}

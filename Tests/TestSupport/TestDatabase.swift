@@ -1,0 +1,115 @@
+import Foundation
+import LocalPostgres
+import PostgresClient
+
+/// One throwaway PostgreSQL cluster per test process, and a fresh database per test.
+///
+/// ```swift
+/// let connection = try TestDatabase.connect()          // a new, empty database
+/// let uri = try TestDatabase.freshDatabase()            // or just its URI
+/// ```
+///
+/// The cluster starts lazily on first use (thread-safe), lives in a short directory under /tmp
+/// with fast, non-durable settings, and is stopped and deleted when the process exits. Clusters
+/// left behind by test processes that crashed are removed the next time a test process starts.
+public enum TestDatabase {
+    /// The shared cluster, started on first call.
+    public static func cluster() throws -> LocalCluster {
+        try SharedCluster.instance.started().cluster
+    }
+
+    /// Creates an empty database `t_<random>` and returns a libpq URI for it.
+    public static func freshDatabase() throws -> String {
+        let shared = try SharedCluster.instance.started()
+        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
+        try shared.withAdmin { admin in
+            try admin.executeScript("CREATE DATABASE \(try admin.escapeIdentifier(String(name)))")
+        }
+        return shared.cluster.connectionURI(database: String(name))
+    }
+
+    /// Connects to a new, empty database.
+    public static func connect() throws -> Connection {
+        try Connection(conninfo: try freshDatabase())
+    }
+}
+
+/// Holds the per-process cluster and an admin connection for CREATE DATABASE.
+final class SharedCluster: @unchecked Sendable {
+    // @unchecked: all mutable state is guarded by `lock`.
+    static let instance = SharedCluster()
+
+    struct Started {
+        let cluster: LocalCluster
+        let owner: SharedCluster
+
+        func withAdmin<T>(_ body: (Connection) throws -> T) throws -> T {
+            try owner.withAdmin(body)
+        }
+    }
+
+    private let lock = NSLock()
+    private var state: Result<LocalCluster, Error>?
+    private var admin: Connection?
+    private var directory: URL?
+
+    static let directoryPrefix = "cardsync-test-"
+
+    func started() throws -> Started {
+        lock.lock()
+        defer { lock.unlock() }
+        if state == nil {
+            state = Result { try start() }
+        }
+        return Started(cluster: try state!.get(), owner: self)
+    }
+
+    private func start() throws -> LocalCluster {
+        Self.removeAbandonedClusters()
+        let directory = URL(fileURLWithPath: "/tmp/\(Self.directoryPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        self.directory = directory
+        let cluster = try LocalCluster(directory: directory, options: .init(durability: .fastUnsafeForTests))
+        // Register cleanup before starting, so a half-started cluster is removed too.
+        atexit { SharedCluster.instance.shutdown() }
+        try cluster.start()
+        return cluster
+    }
+
+    func withAdmin<T>(_ body: (Connection) throws -> T) throws -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        let cluster = try state!.get()
+        if admin == nil || admin?.isHealthy == false {
+            admin = try Connection(conninfo: cluster.connectionURI(database: "postgres"))
+        }
+        return try body(admin!)
+    }
+
+    /// Runs at process exit.
+    func shutdown() {
+        lock.lock()
+        defer { lock.unlock() }
+        admin = nil
+        if case .success(let cluster)? = state {
+            try? cluster.removeAll()
+        } else if let directory, let cluster = try? LocalCluster(directory: directory) {
+            try? cluster.removeAll()
+        }
+        state = nil
+    }
+
+    /// Deletes test clusters whose owning process is gone (it crashed or was killed, so its
+    /// atexit handler never ran). The owner's pid is part of the directory name
+    /// (`cardsync-test-<pid>-<random>`); clusters of live processes are left alone.
+    static func removeAbandonedClusters() {
+        let tmp = URL(fileURLWithPath: "/tmp")
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: tmp.path) else { return }
+        for name in names where name.hasPrefix(directoryPrefix) {
+            let fields = name.dropFirst(directoryPrefix.count).split(separator: "-")
+            guard fields.count == 2, let pid = Int32(fields[0]) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? LocalCluster(directory: tmp.appendingPathComponent(name)).removeAll()
+            }
+        }
+    }
+}
