@@ -130,3 +130,9 @@ public struct DatabaseSelection: Sendable {
         return result + rest
     }
 }
+
+extension DatabaseSelection {
+    /// The conninfo given by flag or environment, for tools that open further connections to the
+    /// same server (benchmarks). Never print it: it may hold a password.
+    public var conninfoForTools: String { conninfo ?? "" }
+}

@@ -20,7 +20,8 @@ struct Cardsync: ParsableCommand {
         version: version,
         subcommands: [
             DbCommand.self, AgencyCommand.self, QueueCommand.self, SyncCommand.self,
-            BureauCommand.self, ReportCommand.self, GenerateCommand.self,
+            BureauCommand.self, ReportCommand.self, GenerateCommand.self, DemoCommand.self, BenchCommand.self,
+            ConflictsCommand.self,
             ReconcileCommand.self,
 
         ]

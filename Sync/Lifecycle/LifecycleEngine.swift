@@ -91,10 +91,8 @@ public struct LifecycleEngine {
         let child = data.value(atPath: "child.id_number")?.stringValue ?? ""
         var form: [String: JSONValue] = [:]
         for key in ["child", "guardian", "household", "documents"] { form[key] = data[key] ?? .null }
-        var stamps: [String: FieldStamp] = [:]
-        for path in AmendablePath.all {
-            stamps[path] = FieldStamp(version: 1, occurredAt: event.occurredAt.microseconds, ledgerID: event.ledgerID)
-        }
+        // Stamps are sparse: a field without one was last set by the submission (version 1).
+        let stamps: [String: FieldStamp] = [:]
         var app = ApplicationState(
             applicationID: event.applicationID, owningAgency: event.agencyCode ?? "",
             channel: data["channel"]?.stringValue ?? "counter", childIDNumber: child,

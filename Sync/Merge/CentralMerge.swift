@@ -25,47 +25,18 @@ public struct CentralMerge {
                       now: Timestamp = .now) throws -> MergeResult {
         try connection.withTransaction { conn in
             try conn.execute("SELECT pg_advisory_xact_lock($1)", [.int64(MergeLocks.merge)])
-            var result = MergeResult()
-            let fresh = try partitionKnown(events, result: &result, on: conn)
-            var drafts = fresh.reuseConflicts
-
-            // Ledger ids: one per new event, plus room for the conflict_opened events a
-            // submission can cause.
-            let room = fresh.events.count + fresh.events.filter { $0.type == .submitted }.count
-            var nextID = try reserve(sequence: "cardsync.ledger_id_seq", count: room, on: conn)
-            var numbered: [LedgerEvent] = []
-            numbered.reserveCapacity(fresh.events.count)
-            for var event in fresh.events {
-                event.ledgerID = nextID
-                nextID += 1
-                numbered.append(event)
+            // Optimistic first: a batch of new events (the normal case) skips the event_id
+            // look-up and the look-up of applications it submits itself. If any of them exists
+            // after all, a unique index says so, the savepoint undoes the attempt, and the
+            // careful path runs.
+            let result: MergeResult
+            do {
+                result = try conn.withTransaction { _ in try attempt(events, optimistic: true, now: now, on: conn) }
+            } catch let error as PostgresError where error.isUniqueViolation {
+                logger.debug("batch meets events or applications the centre has: careful merge",
+                             metadata: ["constraint": "\(error.constraint ?? "?")"])
+                result = try attempt(events, optimistic: false, now: now, on: conn)
             }
-            let systemIDs = nextID
-
-            let touched = Array(Set(numbered.map(\.applicationID)))
-            let children = numbered.compactMap { $0.type == .submitted ? $0.data.value(atPath: "child.id_number")?.stringValue : nil }
-            let store = try StateLoader.load(applications: touched, children: Array(Set(children)), on: conn)
-            let loaded = Set(store.applications.keys)
-
-            var counter = systemIDs
-            var engine = LifecycleEngine(store: store, now: now) {
-                defer { counter += 1 }
-                return counter
-            }
-            for event in numbered { engine.ingest(event) }
-            var effects = engine.effects
-            // Reuse conflicts go after the fold's own, whose indexes system events refer to.
-            drafts = effects.conflicts + drafts
-            effects.conflicts = drafts
-
-            let conflictIDs = try writeConflictsFirstPass(effects, on: conn)
-            try LedgerWriter.write(effects.newEvents, conflictIDs: conflictIDs, references: effects.conflictReferences, on: conn)
-            try LedgerWriter.updateOutcomes(effects.outcomeChanges, on: conn)
-            let changed = effects.changedApplications.compactMap { engine.store[$0] }
-            try ProjectionWriter.write(changed, existing: loaded, on: conn)
-            try ConflictWriter.insert(effects.conflicts, ids: conflictIDs, namingSubmissions: effects.conflictsNamingSubmissions, on: conn)
-            try ConflictWriter.resolveExpired(releasedLedgerIDs: effects.releasedPending, on: conn)
-            try writeDeliveries(effects.deliveries, on: conn)
             if let agency, let pushedSeq {
                 try conn.execute("""
                     INSERT INTO cardsync.agency_sync_state (agency_code, pushed_seq, last_push_at) VALUES ($1, $2, now())
@@ -73,17 +44,74 @@ public struct CentralMerge {
                     SET pushed_seq = GREATEST(agency_sync_state.pushed_seq, EXCLUDED.pushed_seq), last_push_at = now()
                     """, [.text(agency), .int64(pushedSeq)])
             }
-
-            let inputIDs = Set(numbered.map(\.ledgerID))
-            for (event, outcome) in effects.newEvents where inputIDs.contains(event.ledgerID) {
-                result.accepted += 1
-                if outcome == .pending { result.pending += 1 }
-                if outcome == .notApplied { result.notApplied += 1 }
-            }
-            result.ledgerIDs = numbered.map(\.ledgerID)
-            result.conflictsOpened = effects.conflicts.count
             return result
         }
+    }
+
+    /// One merge attempt inside the caller's transaction and lock.
+    private func attempt(_ events: [LedgerEvent], optimistic: Bool, now: Timestamp, on conn: Connection) throws -> MergeResult {
+        var clock = PhaseClock()
+        var result = MergeResult()
+        let fresh = optimistic ? dedupeWithinBatch(events, result: &result)
+                               : try partitionKnown(events, result: &result, on: conn)
+        clock.lap("known")
+
+        // Ledger ids: one per new event, plus room for the conflict_opened events a
+        // submission can cause.
+        let room = fresh.events.count + fresh.events.filter { $0.type == .submitted }.count
+        var nextID = try reserve(sequence: "cardsync.ledger_id_seq", count: room, on: conn)
+        var numbered: [LedgerEvent] = []
+        numbered.reserveCapacity(fresh.events.count)
+        for var event in fresh.events {
+            event.ledgerID = nextID
+            nextID += 1
+            numbered.append(event)
+        }
+
+        let touched = Set(numbered.map(\.applicationID))
+        let submittedHere = optimistic ? Set(numbered.lazy.filter { $0.type == .submitted }.map(\.applicationID)) : []
+        let children = Set(numbered.compactMap {
+            $0.type == .submitted ? $0.data.value(atPath: "child.id_number")?.stringValue : nil
+        })
+        let store = try StateLoader.load(applications: Array(touched.subtracting(submittedHere)),
+                                         pendingOf: Array(touched), children: Array(children), on: conn)
+        let loaded = Set(store.applications.keys)
+        clock.lap("load")
+
+        var counter = nextID
+        var engine = LifecycleEngine(store: store, now: now) {
+            defer { counter += 1 }
+            return counter
+        }
+        for event in numbered { engine.ingest(event) }
+        var effects = engine.effects
+        // Reuse conflicts go after the fold's own, whose indexes system events refer to.
+        effects.conflicts += fresh.reuseConflicts
+        clock.lap("fold")
+
+        let conflictIDs = try reserveConflictIDs(effects, on: conn)
+        try LedgerWriter.write(effects.newEvents, conflictIDs: conflictIDs, references: effects.conflictReferences, on: conn)
+        try LedgerWriter.updateOutcomes(effects.outcomeChanges, on: conn)
+        clock.lap("ledger")
+        let changed = effects.changedApplications.compactMap { engine.store[$0] }
+        try ProjectionWriter.write(changed, existing: loaded, on: conn)
+        clock.lap("projection")
+        try ConflictWriter.insert(effects.conflicts, ids: conflictIDs, namingSubmissions: effects.conflictsNamingSubmissions, on: conn)
+        try ConflictWriter.resolveExpired(releasedLedgerIDs: effects.releasedPending, on: conn)
+        try writeDeliveries(effects.deliveries, on: conn)
+        clock.lap("conflicts+deliveries")
+
+        let inputIDs = Set(numbered.map(\.ledgerID))
+        for (event, outcome) in effects.newEvents where inputIDs.contains(event.ledgerID) {
+            result.accepted += 1
+            if outcome == .pending { result.pending += 1 }
+            if outcome == .notApplied { result.notApplied += 1 }
+        }
+        result.ledgerIDs = numbered.map(\.ledgerID)
+        result.conflictsOpened = effects.conflicts.count
+        logger.debug("merged batch", metadata: ["events": "\(events.count)", "optimistic": "\(optimistic)",
+                                                "phases": "\(clock.summary)"])
+        return result
     }
 
     // MARK: Known events
@@ -91,6 +119,28 @@ public struct CentralMerge {
     private struct Fresh {
         var events: [LedgerEvent] = []
         var reuseConflicts: [ConflictDraft] = []
+    }
+
+    /// Splits off repeats of an event_id within the batch (optimistic path: the ledger's unique
+    /// index catches repeats of events already stored).
+    private func dedupeWithinBatch(_ events: [LedgerEvent], result: inout MergeResult) -> Fresh {
+        var fresh = Fresh()
+        var first: [UUID: LedgerEvent] = [:]
+        first.reserveCapacity(events.count)
+        for event in events {
+            if let earlier = first[event.eventID] {
+                if Self.sameContent(earlier, event) {
+                    result.alreadyPresent += 1
+                } else {
+                    result.eventIDReuses += 1
+                    fresh.reuseConflicts.append(Self.reuseConflict(existing: earlier, incoming: event))
+                }
+                continue
+            }
+            first[event.eventID] = event
+            fresh.events.append(event)
+        }
+        return fresh
     }
 
     /// Splits off events whose event_id is already in the ledger (or earlier in this batch):
@@ -165,7 +215,7 @@ public struct CentralMerge {
         return try row.first!.decode(Int64.self, column: "last") - Int64(count) + 1
     }
 
-    private func writeConflictsFirstPass(_ effects: MergeEffects, on conn: Connection) throws -> [Int64] {
+    private func reserveConflictIDs(_ effects: MergeEffects, on conn: Connection) throws -> [Int64] {
         let first = try reserve(sequence: "cardsync.conflict_id_seq", count: effects.conflicts.count, on: conn)
         return effects.conflicts.indices.map { first + Int64($0) }
     }
@@ -185,4 +235,21 @@ public struct CentralMerge {
 extension Timestamp {
     /// The current instant.
     public static var now: Timestamp { Timestamp(secondsSince1970: Date().timeIntervalSince1970) }
+}
+
+/// Wall-clock time per phase of a merge, for debug logs (where does a batch's time go).
+struct PhaseClock {
+    private var last = ContinuousClock.now
+    private(set) var phases: [(String, Duration)] = []
+
+    mutating func lap(_ name: String) {
+        let now = ContinuousClock.now
+        phases.append((name, now - last))
+        last = now
+    }
+
+    var summary: String {
+        phases.map { "\($0.0)=\(Int(($0.1.components.attoseconds / 1_000_000_000_000_000) + $0.1.components.seconds * 1000))ms" }
+            .joined(separator: " ")
+    }
 }

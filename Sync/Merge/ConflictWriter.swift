@@ -29,7 +29,8 @@ enum ConflictWriter {
                              array_agg(l.event_id ORDER BY l.ledger_id) AS event_ids,
                              array_agg(l.ledger_id ORDER BY l.ledger_id) AS ledger_ids
                       FROM cardsync.conflicts c2
-                      JOIN cardsync.ledger l ON l.application_id = ANY (c2.application_ids) AND l.type = 'submitted'
+                      CROSS JOIN LATERAL unnest(c2.application_ids) AS app(id)
+                      JOIN cardsync.ledger l ON l.application_id = app.id AND l.type = 'submitted'
                       WHERE c2.conflict_id = ANY ($1::int8[])
                       GROUP BY c2.conflict_id) s
                 WHERE c.conflict_id = s.conflict_id
@@ -40,7 +41,9 @@ enum ConflictWriter {
             try conn.execute("""
                 UPDATE cardsync.conflicts c SET event_ids = s.event_ids
                 FROM (SELECT c2.conflict_id, array_agg(l.event_id ORDER BY l.ledger_id) AS event_ids
-                      FROM cardsync.conflicts c2 JOIN cardsync.ledger l ON l.ledger_id = ANY (c2.ledger_ids)
+                      FROM cardsync.conflicts c2
+                      CROSS JOIN LATERAL unnest(c2.ledger_ids) AS ref(id)
+                      JOIN cardsync.ledger l ON l.ledger_id = ref.id
                       WHERE c2.conflict_id = ANY ($1::int8[])
                       GROUP BY c2.conflict_id) s
                 WHERE c.conflict_id = s.conflict_id

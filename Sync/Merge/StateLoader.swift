@@ -19,8 +19,9 @@ enum StateLoader {
         """
 
     /// Applications by id, open applications of the given children, and the pending events of
-    /// all of them.
-    static func load(applications ids: [UUID], children: [String], on connection: Connection) throws -> LifecycleStore {
+    /// all of them (and of `pendingOf`, applications that may not exist yet).
+    static func load(applications ids: [UUID], pendingOf: [UUID] = [], children: [String],
+                     on connection: Connection) throws -> LifecycleStore {
         var store = LifecycleStore()
         let rows = try connection.query("""
             SELECT \(applicationColumns) FROM cardsync.applications
@@ -28,7 +29,7 @@ enum StateLoader {
                OR (closed_at IS NULL AND child_id_number = ANY($2::text[]))
             """, [.uuidArray(ids), .textArray(children)])
         for row in rows { store.put(try decodeApplication(row)) }
-        let known = Array(Set(ids).union(store.applications.keys))
+        let known = Array(Set(ids).union(pendingOf).union(store.applications.keys))
         let pending = try connection.query("""
             SELECT \(ledgerColumns) FROM cardsync.ledger
             WHERE outcome = 'pending' AND application_id = ANY($1::uuid[])

@@ -86,6 +86,7 @@ public final class AgencySync {
         var lastSeq = restored ? nil : checkpoint.lastSeq
         let merge = CentralMerge(connection: connection, logger: logger)
         while true {
+            let batchStart = ContinuousClock.now
             let lines = try reader.nextBatch(maxLines: options.batchSize)
             guard let last = lines.last else { break }
             let validator = EventLineValidator(mode: .outbox, now: options.clock())
@@ -110,6 +111,7 @@ public final class AgencySync {
                     }
                 }
             }
+            logger.debug("validated batch", metadata: ["lines": "\(lines.count)", "ms": "\((ContinuousClock.now - batchStart).seconds * 1000)"])
             if !events.isEmpty {
                 let merged = try merge.merge(events, agency: agency.code, pushedSeq: maxSeq, now: options.clock())
                 result.pushed += merged.accepted

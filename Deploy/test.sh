@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against real PostgreSQL clusters that the tests start themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+Deploy/install-dependencies.sh
+swift build --build-tests
+swift test --skip-build

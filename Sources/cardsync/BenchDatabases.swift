@@ -1,0 +1,51 @@
+import CardDatabase
+import Foundation
+import PostgresClient
+
+/// Scratch databases for benchmarks, on the selected server (the embedded cluster by default),
+/// dropped when the benchmark ends.
+final class BenchDatabases {
+    private let admin: Connection
+    private let base: String
+    private let prefix: String
+    private var created: [String] = []
+
+    init(selection: DatabaseSelection, prefix: String) throws {
+        self.prefix = prefix + "_\(getpid())"
+        switch selection.source {
+        case .embedded:
+            let cluster = try selection.embeddedCluster()
+            try cluster.start()
+            base = cluster.connectionURI(database: "postgres")
+        case .flag, .environment:
+            base = selection.conninfoForTools
+        }
+        admin = try Connection(conninfo: base)
+    }
+
+    /// Creates an empty database and returns a conninfo for it.
+    func create(_ suffix: String) throws -> String {
+        let name = "\(prefix)_\(suffix)"
+        try admin.executeScript("DROP DATABASE IF EXISTS \(try admin.escapeIdentifier(name))")
+        try admin.executeScript("CREATE DATABASE \(try admin.escapeIdentifier(name))")
+        created.append(name)
+        return Self.conninfo(base, database: name)
+    }
+
+    func dropAll() {
+        for name in created {
+            _ = try? admin.executeScript("DROP DATABASE IF EXISTS \(try admin.escapeIdentifier(name)) WITH (FORCE)")
+        }
+        created = []
+    }
+
+    /// The same server with another database: the URI path replaced, or `dbname=` appended to a
+    /// key=value string (libpq lets the later key win).
+    static func conninfo(_ base: String, database: String) -> String {
+        if base.hasPrefix("postgresql://") || base.hasPrefix("postgres://"), var parts = URLComponents(string: base) {
+            parts.percentEncodedPath = "/" + (database.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? database)
+            return parts.string ?? base
+        }
+        return base + " dbname='\(database)'"
+    }
+}

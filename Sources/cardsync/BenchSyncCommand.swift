@@ -1,0 +1,183 @@
+import ArgumentParser
+import CardCore
+import CardDatabase
+import CardSync
+import Foundation
+import PostgresClient
+import Workload
+
+/// `cardsync bench sync`: the sync benchmark of the issue, measured side by side in one run.
+///
+/// (a) the limit: the same ledger rows loaded with plain binary COPY into an identical empty
+///     ledger table; (b) `cardsync sync` of every agency into an empty central database (a child
+///     process, so its peak memory is its own); (c) the same sync again with nothing new;
+///     (d) the naive peer: one parameterized INSERT per event in one transaction, on a sample,
+///     extrapolated.
+struct BenchSyncCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Benchmark sync against plain COPY and per-row INSERT (ratios measured in one run).")
+
+    @Option(help: "Outbox events to generate (about).") var events = 1_000_000
+    @Option(help: "Agencies.") var agencies = 100
+    @Option(help: "Agencies synced at once.") var jobs = 2
+    @Option(help: "Events in the naive per-row INSERT sample.") var naiveSample = 20_000
+    @Option(help: "Random seed of the workload.") var seed: UInt64 = 42
+    @Option(help: "Keep the generated workload here instead of a temporary directory.") var workload: String?
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var db: DatabaseOptions
+
+    func run() throws {
+        let bench = try BenchDatabases(selection: db.selection, prefix: "cardsync_bench_sync")
+        defer { bench.dropAll() }
+        let dir = workload.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("cardsync-bench-\(getpid())")
+        defer { if workload == nil { try? FileManager.default.removeItem(at: dir) } }
+
+        // Outbox events per application average about 2.2 in the generated city.
+        let spec = WorkloadSpec(agencies: agencies, applications: max(1, Int(Double(events) / 2.2)), months: 12,
+                                seed: seed, end: CivilDate(year: 2026, month: 11, day: 1)!)
+        printError("generating \(events) events over \(agencies) agencies in \(dir.path)…")
+        let summary = try WorkloadGenerator.generate(spec: spec, into: dir)
+        let queues = summary.agencies.map { dir.appendingPathComponent($0.agency.code).path }
+        let n = summary.outboxEvents
+
+        // (b) full sync into an empty database, (c) again with nothing new.
+        let syncDB = try bench.create("b")
+        printError("(b) syncing \(n) events…")
+        let b = try ChildProcess.runCardsync(["sync", "--database", syncDB, "--jobs", "\(jobs)", "--json"] + queues)
+        guard b.status == 0 else { throw CommandFailure("(b) sync failed with exit status \(b.status)") }
+        printError("(c) re-syncing…")
+        let c = try ChildProcess.runCardsync(["sync", "--database", syncDB, "--jobs", "\(jobs)", "--json"] + queues)
+        guard c.status == 0 else { throw CommandFailure("(c) re-sync failed with exit status \(c.status)") }
+
+        // (a) the same ledger rows, plain COPY into an identical empty table.
+        printError("(a) plain COPY of the same rows…")
+        let a = try plainCopySeconds(from: syncDB, bench: bench)
+
+        // (d) per-row INSERT on a sample.
+        printError("(d) naive per-row INSERT of \(min(naiveSample, n)) events…")
+        let (sampleSize, sampleSeconds) = try naiveInsert(queues: queues, bench: bench, limit: naiveSample)
+        let d = sampleSeconds / Double(max(sampleSize, 1)) * Double(a.rows)
+
+        let result = BenchSyncResult(events: n, ledgerRows: a.rows, agencies: queues.count, jobs: jobs,
+                                     copySeconds: a.seconds, syncSeconds: b.seconds, resyncSeconds: c.seconds,
+                                     naiveSeconds: d, naiveSample: sampleSize, syncPeakRSS: b.maxRSSBytes)
+        print(json ? JSONWriter.string(result.json, pretty: true) : result.text)
+    }
+
+    private func plainCopySeconds(from syncDB: String, bench: BenchDatabases) throws -> (seconds: Double, rows: Int) {
+        let source = try Connection(conninfo: syncDB)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cardsync-bench-ledger-\(getpid()).bin")
+        defer { try? FileManager.default.removeItem(at: file) }
+        FileManager.default.createFile(atPath: file.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: file)
+        let rows = try source.copyOut("COPY cardsync.ledger TO STDOUT (FORMAT binary)") { chunk in
+            handle.write(Data(chunk))
+        }
+        try handle.close()
+        let target = try Connection(conninfo: try bench.create("a"))
+        try Migrator(connection: target).migrate()
+        try target.executeScript("CREATE TABLE public.plain_ledger (LIKE cardsync.ledger INCLUDING ALL)")
+        let reader = try FileHandle(forReadingFrom: file)
+        let started = ContinuousClock.now
+        _ = try target.copyIn("COPY public.plain_ledger FROM STDIN (FORMAT binary)") { writer in
+            while let data = try reader.read(upToCount: 1 << 20), !data.isEmpty {
+                try data.withUnsafeBytes { try writer.write($0) }
+            }
+        }
+        return ((ContinuousClock.now - started).benchSeconds, rows)
+    }
+
+    private func naiveInsert(queues: [String], bench: BenchDatabases, limit: Int) throws -> (Int, Double) {
+        let conn = try Connection(conninfo: try bench.create("d"))
+        try Migrator(connection: conn).migrate()
+        let validator = EventLineValidator(mode: .outbox, now: .now)
+        var sample: [(QueueEvent, String)] = []
+        let perQueue = max(1, limit / max(1, queues.count) + 1)
+        for path in queues where sample.count < limit {
+            let queue = QueueDirectory(path: path)
+            let agency = try queue.readAgency()
+            try AgencyRegistry(connection: conn).add(agency)
+            let reader = try OutboxReader(url: queue.outboxFile)
+            for line in try reader.nextBatch(maxLines: perQueue) {
+                if case .success(let e) = validator.validate(line.bytes, lineNumber: line.lineNumber, lastSeq: nil) {
+                    sample.append((e, agency.code))
+                }
+            }
+            reader.close()
+        }
+        sample = Array(sample.prefix(limit))
+        let started = ContinuousClock.now
+        try conn.withTransaction { conn in
+            for (index, (e, agency)) in sample.enumerated() {
+                try conn.execute("""
+                    INSERT INTO cardsync.ledger (ledger_id, event_id, application_id, type, origin, agency_code, seq,
+                                                 occurred_at, occurred_offset, data, outcome)
+                    VALUES ($1, $2, $3, $4, 'agency', $5, $6, $7, $8, $9, 'applied')
+                    """, [.int64(Int64(index + 1)), .uuid(e.eventID), .uuid(e.applicationID), .text(e.type.rawValue),
+                          .text(agency), .int64(e.seq), .timestamp(microsecondsSince1970: e.occurredAt.microseconds),
+                          .int32(e.occurredAt.offsetSeconds), .json(JSONWriter.string(e.data))])
+            }
+        }
+        return (sample.count, (ContinuousClock.now - started).benchSeconds)
+    }
+}
+
+/// The figures of one `bench sync` run.
+struct BenchSyncResult {
+    var events: Int
+    var ledgerRows: Int
+    var agencies: Int
+    var jobs: Int
+    var copySeconds: Double
+    var syncSeconds: Double
+    var resyncSeconds: Double
+    var naiveSeconds: Double
+    var naiveSample: Int
+    var syncPeakRSS: Int
+
+    var syncOverCopy: Double { syncSeconds / copySeconds }
+    var resyncOverCopy: Double { resyncSeconds / copySeconds }
+    var naiveOverSync: Double { naiveSeconds / syncSeconds }
+    var peakMiB: Double { Double(syncPeakRSS) / 1_048_576 }
+
+    var text: String {
+        func rate(_ s: Double) -> String { String(format: "%10.0f events/s", Double(ledgerRows) / s) }
+        func verdict(_ ok: Bool) -> String { ok ? "met" : "NOT met" }
+        return """
+            Workload: \(events) outbox events (\(ledgerRows) ledger rows) over \(agencies) agencies; sync with --jobs \(jobs)
+            (a) plain COPY of the ledger rows   \(String(format: "%8.2f s", copySeconds))  \(rate(copySeconds))
+            (b) cardsync sync, empty centre      \(String(format: "%8.2f s", syncSeconds))  \(rate(syncSeconds))  peak RSS \(String(format: "%.1f", peakMiB)) MiB
+            (c) re-sync, nothing new             \(String(format: "%8.2f s", resyncSeconds))
+            (d) naive INSERT per event (sample \(naiveSample), extrapolated) \(String(format: "%8.2f s", naiveSeconds))  \(rate(naiveSeconds))
+            b/a = \(String(format: "%.2f", syncOverCopy))  (target ≤ 2.0: \(verdict(syncOverCopy <= 2.0)))
+            c/a = \(String(format: "%.3f", resyncOverCopy))  (c under 1 s: \(verdict(resyncSeconds < 1.0)))
+            d/b = \(String(format: "%.2f", naiveOverSync))  (target ≥ 4: \(verdict(naiveOverSync >= 4)))
+            peak RSS of (b) \(String(format: "%.1f", peakMiB)) MiB (target < 150 MiB: \(verdict(peakMiB < 150)))
+            """
+    }
+
+    var json: JSONValue {
+        [
+            "events": .int(Int64(events)), "ledger_rows": .int(Int64(ledgerRows)), "agencies": .int(Int64(agencies)),
+            "jobs": .int(Int64(jobs)),
+            "a_copy_seconds": .double(copySeconds), "b_sync_seconds": .double(syncSeconds),
+            "c_resync_seconds": .double(resyncSeconds), "d_naive_seconds": .double(naiveSeconds),
+            "d_naive_sample": .int(Int64(naiveSample)),
+            "b_over_a": .double(syncOverCopy), "c_over_a": .double(resyncOverCopy), "d_over_b": .double(naiveOverSync),
+            "b_peak_rss_bytes": .int(Int64(syncPeakRSS)),
+            "events_per_second": .object([
+                "a": .double(Double(ledgerRows) / copySeconds), "b": .double(Double(ledgerRows) / syncSeconds),
+                "d": .double(Double(ledgerRows) / naiveSeconds),
+            ]),
+        ]
+    }
+}
+
+extension Duration {
+    var benchSeconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}
