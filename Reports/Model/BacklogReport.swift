@@ -49,38 +49,40 @@ public struct BacklogReport: Sendable, Equatable {
 
 /// Runs the backlog report in PostgreSQL (`backlogReportSQL`).
 public func runBacklogReport(_ query: BacklogReportQuery, on connection: Connection) throws -> BacklogReport {
-    guard query.slaDays >= 0 else { throw ReportError("--sla-days must be 0 or more") }
-    let clock = try connection.reportQuery(instantSQL, [query.asOf.map { $0.postgresValue } ?? .null, .text(query.timezone)],
-                                           timezone: query.timezone)
-    guard let c = clock.first else { throw ReportError("the report instant could not be computed") }
-    let asOf = try c.decode(PostgresTimestamp.self, column: "instant")
-    let rows = try connection.reportQuery(
-        backlogReportSQL, [asOf.postgresValue, .int(query.slaDays), query.agency.map { .text($0) } ?? .null],
-        timezone: query.timezone)
-    var agencies: [AgencyRow<BacklogFigures>] = []
-    var totals = BacklogFigures()
-    for row in rows {
-        var f = BacklogFigures()
-        f.open = try row.int("open_total")
-        for status in BacklogFigures.statuses { f.byStatus[status] = try row.int(status.rawValue) }
-        f.aging = AgingBuckets(days0to7: try row.int("age_0_7"), days8to15: try row.int("age_8_15"),
-                               days16to30: try row.int("age_16_30"), days31plus: try row.int("age_31_plus"))
-        f.oldestAgeDays = try row.decode(Int?.self, column: "oldest_age_days")
-        f.slaBreaches = try row.int("sla_breaches")
-        if let code = try row.decode(String?.self, column: "agency_code") {
-            agencies.append(AgencyRow(agencyCode: code, agencyName: try row.decode(String.self, column: "agency_name"), figures: f))
-        } else {
-            totals = f
+    try connection.reportSession { connection in
+        guard query.slaDays >= 0 else { throw ReportError("--sla-days must be 0 or more") }
+        let clock = try connection.reportQuery(instantSQL, [query.asOf.map { $0.postgresValue } ?? .null, .text(query.timezone)],
+                                               timezone: query.timezone)
+        guard let c = clock.first else { throw ReportError("the report instant could not be computed") }
+        let asOf = try c.decode(PostgresTimestamp.self, column: "instant")
+        let rows = try connection.reportQuery(
+            backlogReportSQL, [asOf.postgresValue, .int(query.slaDays), query.agency.map { .text($0) } ?? .null],
+            timezone: query.timezone)
+        var agencies: [AgencyRow<BacklogFigures>] = []
+        var totals = BacklogFigures()
+        for row in rows {
+            var f = BacklogFigures()
+            f.open = try row.int("open_total")
+            for status in BacklogFigures.statuses { f.byStatus[status] = try row.int(status.rawValue) }
+            f.aging = AgingBuckets(days0to7: try row.int("age_0_7"), days8to15: try row.int("age_8_15"),
+                                   days16to30: try row.int("age_16_30"), days31plus: try row.int("age_31_plus"))
+            f.oldestAgeDays = try row.decode(Int?.self, column: "oldest_age_days")
+            f.slaBreaches = try row.int("sla_breaches")
+            if let code = try row.decode(String?.self, column: "agency_code") {
+                agencies.append(AgencyRow(agencyCode: code, agencyName: try row.decode(String.self, column: "agency_name"), figures: f))
+            } else {
+                totals = f
+            }
         }
+        if let agency = query.agency, agencies.isEmpty {
+            throw ReportError("no agency with code \(agency) is registered (see `cardsync agency list`)")
+        }
+        return BacklogReport(
+            asOf: ReportInstant(instant: asOf, offsetSeconds: try c.int("instant_offset")),
+            timezone: query.timezone, slaDays: query.slaDays,
+            generatedAt: ReportInstant(instant: try c.decode(PostgresTimestamp.self, column: "now"), offsetSeconds: try c.int("now_offset")),
+            agencies: agencies, totals: totals)
     }
-    if let agency = query.agency, agencies.isEmpty {
-        throw ReportError("no agency with code \(agency) is registered (see `cardsync agency list`)")
-    }
-    return BacklogReport(
-        asOf: ReportInstant(instant: asOf, offsetSeconds: try c.int("instant_offset")),
-        timezone: query.timezone, slaDays: query.slaDays,
-        generatedAt: ReportInstant(instant: try c.decode(PostgresTimestamp.self, column: "now"), offsetSeconds: try c.int("now_offset")),
-        agencies: agencies, totals: totals)
 }
 
 /// Reads a `--as-of` value: RFC 3339 with an offset, or a local date or date-time

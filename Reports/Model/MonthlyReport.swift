@@ -64,36 +64,38 @@ public struct MonthlyReport: Sendable, Equatable {
 /// Runs the monthly report in PostgreSQL (`monthlyReportSQL`): two statements, one for the
 /// month's boundaries in the time zone and one for every figure.
 public func runMonthlyReport(_ query: MonthlyReportQuery, on connection: Connection) throws -> MonthlyReport {
-    guard query.slaDays >= 0 else { throw ReportError("--sla-days must be 0 or more") }
-    let bounds = try connection.reportQuery(
-        monthBoundsSQL, [.int(query.month.year), .int(query.month.month), .text(query.timezone)],
-        timezone: query.timezone)
-    guard let b = bounds.first else { throw ReportError("the month's boundaries could not be computed") }
-    let start = try b.decode(PostgresTimestamp.self, column: "month_start")
-    let end = try b.decode(PostgresTimestamp.self, column: "month_end")
-    let rows = try connection.reportQuery(
-        monthlyReportSQL,
-        [start.postgresValue, end.postgresValue, .int(query.slaDays), query.agency.map { .text($0) } ?? .null],
-        timezone: query.timezone)
-    var agencies: [AgencyRow<MonthlyFigures>] = []
-    var totals = MonthlyFigures()
-    for row in rows {
-        let figures = try MonthlyFigures(row: row)
-        if let code = try row.decode(String?.self, column: "agency_code") {
-            agencies.append(AgencyRow(agencyCode: code, agencyName: try row.decode(String.self, column: "agency_name"), figures: figures))
-        } else {
-            totals = figures
+    try connection.reportSession { connection in
+        guard query.slaDays >= 0 else { throw ReportError("--sla-days must be 0 or more") }
+        let bounds = try connection.reportQuery(
+            monthBoundsSQL, [.int(query.month.year), .int(query.month.month), .text(query.timezone)],
+            timezone: query.timezone)
+        guard let b = bounds.first else { throw ReportError("the month's boundaries could not be computed") }
+        let start = try b.decode(PostgresTimestamp.self, column: "month_start")
+        let end = try b.decode(PostgresTimestamp.self, column: "month_end")
+        let rows = try connection.reportQuery(
+            monthlyReportSQL,
+            [start.postgresValue, end.postgresValue, .int(query.slaDays), query.agency.map { .text($0) } ?? .null],
+            timezone: query.timezone)
+        var agencies: [AgencyRow<MonthlyFigures>] = []
+        var totals = MonthlyFigures()
+        for row in rows {
+            let figures = try MonthlyFigures(row: row)
+            if let code = try row.decode(String?.self, column: "agency_code") {
+                agencies.append(AgencyRow(agencyCode: code, agencyName: try row.decode(String.self, column: "agency_name"), figures: figures))
+            } else {
+                totals = figures
+            }
         }
+        if let agency = query.agency, agencies.isEmpty {
+            throw ReportError("no agency with code \(agency) is registered (see `cardsync agency list`)")
+        }
+        return MonthlyReport(
+            month: query.month, timezone: query.timezone, slaDays: query.slaDays,
+            periodStart: ReportInstant(instant: start, offsetSeconds: try b.int("month_start_offset")),
+            periodEnd: ReportInstant(instant: end, offsetSeconds: try b.int("month_end_offset")),
+            generatedAt: ReportInstant(instant: try b.decode(PostgresTimestamp.self, column: "now"), offsetSeconds: try b.int("now_offset")),
+            agencies: agencies, totals: totals)
     }
-    if let agency = query.agency, agencies.isEmpty {
-        throw ReportError("no agency with code \(agency) is registered (see `cardsync agency list`)")
-    }
-    return MonthlyReport(
-        month: query.month, timezone: query.timezone, slaDays: query.slaDays,
-        periodStart: ReportInstant(instant: start, offsetSeconds: try b.int("month_start_offset")),
-        periodEnd: ReportInstant(instant: end, offsetSeconds: try b.int("month_end_offset")),
-        generatedAt: ReportInstant(instant: try b.decode(PostgresTimestamp.self, column: "now"), offsetSeconds: try b.int("now_offset")),
-        agencies: agencies, totals: totals)
 }
 
 extension MonthlyFigures {

@@ -65,46 +65,48 @@ public struct ThroughputReport: Sendable, Equatable {
 
 /// Runs the throughput report in PostgreSQL (`throughputReportSQL`).
 public func runThroughputReport(_ query: ThroughputReportQuery, on connection: Connection) throws -> ThroughputReport {
-    guard query.from <= query.to else { throw ReportError("--from must not be after --to") }
-    let days = query.to.dayNumber - query.from.dayNumber + 1
-    let estimate = switch query.interval { case .day: days; case .week: days / 7 + 2; case .month: days / 28 + 2 }
-    guard estimate <= ThroughputReportQuery.maximumIntervals + 2 else {
-        throw ReportError("that is more than \(ThroughputReportQuery.maximumIntervals) intervals: choose a shorter period or a longer --interval")
-    }
-    let clock = try connection.reportQuery(instantSQL, [.null, .text(query.timezone)], timezone: query.timezone)
-    let rows = try connection.reportQuery(
-        throughputReportSQL,
-        [.text(query.from.description), .text(query.to.description), .text(query.interval.rawValue),
-         .text(query.timezone), query.agency.map { .text($0) } ?? .null],
-        timezone: query.timezone)
-    var agencies: [AgencyRow<[ThroughputFigures]>] = []
-    var totals: [ThroughputFigures] = []
-    for row in rows {
-        guard let start = CivilDate(iso: try row.decode(String.self, column: "local_start")),
-              let end = CivilDate(iso: try row.decode(String.self, column: "local_end"))
-        else { throw ReportError("unexpected interval dates in the throughput result") }
-        var f = ThroughputFigures(start: start, end: end)
-        f.received = try row.int("received")
-        f.closed = try row.int("closed")
-        f.cardsIssued = try row.int("cards_issued")
-        f.backlogEnd = try row.int("backlog_end")
-        f.leadTimeMedianDays = try row.optionalDouble("lead_median_days")
-        if let code = try row.decode(String?.self, column: "agency_code") {
-            if agencies.last?.agencyCode == code {
-                agencies[agencies.count - 1].figures.append(f)
-            } else {
-                agencies.append(AgencyRow(agencyCode: code, agencyName: try row.decode(String.self, column: "agency_name"), figures: [f]))
-            }
-        } else {
-            totals.append(f)
+    try connection.reportSession { connection in
+        guard query.from <= query.to else { throw ReportError("--from must not be after --to") }
+        let days = query.to.dayNumber - query.from.dayNumber + 1
+        let estimate = switch query.interval { case .day: days; case .week: days / 7 + 2; case .month: days / 28 + 2 }
+        guard estimate <= ThroughputReportQuery.maximumIntervals + 2 else {
+            throw ReportError("that is more than \(ThroughputReportQuery.maximumIntervals) intervals: choose a shorter period or a longer --interval")
         }
+        let clock = try connection.reportQuery(instantSQL, [.null, .text(query.timezone)], timezone: query.timezone)
+        let rows = try connection.reportQuery(
+            throughputReportSQL,
+            [.text(query.from.description), .text(query.to.description), .text(query.interval.rawValue),
+             .text(query.timezone), query.agency.map { .text($0) } ?? .null],
+            timezone: query.timezone)
+        var agencies: [AgencyRow<[ThroughputFigures]>] = []
+        var totals: [ThroughputFigures] = []
+        for row in rows {
+            guard let start = CivilDate(iso: try row.decode(String.self, column: "local_start")),
+                  let end = CivilDate(iso: try row.decode(String.self, column: "local_end"))
+            else { throw ReportError("unexpected interval dates in the throughput result") }
+            var f = ThroughputFigures(start: start, end: end)
+            f.received = try row.int("received")
+            f.closed = try row.int("closed")
+            f.cardsIssued = try row.int("cards_issued")
+            f.backlogEnd = try row.int("backlog_end")
+            f.leadTimeMedianDays = try row.optionalDouble("lead_median_days")
+            if let code = try row.decode(String?.self, column: "agency_code") {
+                if agencies.last?.agencyCode == code {
+                    agencies[agencies.count - 1].figures.append(f)
+                } else {
+                    agencies.append(AgencyRow(agencyCode: code, agencyName: try row.decode(String.self, column: "agency_name"), figures: [f]))
+                }
+            } else {
+                totals.append(f)
+            }
+        }
+        if let agency = query.agency, agencies.isEmpty {
+            throw ReportError("no agency with code \(agency) is registered (see `cardsync agency list`)")
+        }
+        let c = clock[0]
+        return ThroughputReport(
+            from: query.from, to: query.to, interval: query.interval, timezone: query.timezone,
+            generatedAt: ReportInstant(instant: try c.decode(PostgresTimestamp.self, column: "now"), offsetSeconds: try c.int("now_offset")),
+            agencies: agencies, totals: totals)
     }
-    if let agency = query.agency, agencies.isEmpty {
-        throw ReportError("no agency with code \(agency) is registered (see `cardsync agency list`)")
-    }
-    let c = clock[0]
-    return ThroughputReport(
-        from: query.from, to: query.to, interval: query.interval, timezone: query.timezone,
-        generatedAt: ReportInstant(instant: try c.decode(PostgresTimestamp.self, column: "now"), offsetSeconds: try c.int("now_offset")),
-        agencies: agencies, totals: totals)
 }

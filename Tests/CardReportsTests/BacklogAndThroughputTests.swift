@@ -51,10 +51,16 @@ struct BacklogAndThroughputTests {
         #expect(a.oldestAgeDays == 66)
         #expect(a.slaBreaches == 1)
         let b = figures(r, "CS-B")
-        #expect(b.open == 2)                       // a7 held as a duplicate; a12 amended after return
-        #expect(b.count(.onHold) == 1 && b.count(.submitted) == 1)
+        #expect(b.open == 2)                       // a7 held as a duplicate; a12 approved at exactly T
+        #expect(b.count(.onHold) == 1 && b.count(.approved) == 1)
         #expect(b.oldestAgeDays == 4)
         #expect(r.totals.open == 6 && r.totals.oldestAgeDays == 66)
+        // a12 was returned on Oct 3 and amended on Oct 4, which moved it back to submitted.
+        #expect(figures(try backlog(f, "2026-10-03T12:00:00Z"), "CS-B").count(.returned) == 1)
+        let afterAmendment = figures(try backlog(f, "2026-10-04T12:00:00Z"), "CS-B")
+        #expect(afterAmendment.count(.submitted) == 1 && afterAmendment.count(.returned) == 0)
+        // Once the conflict kept a8, a7 was withdrawn: no longer open, no longer on hold.
+        #expect(figures(try backlog(f, "2026-10-07T00:00:00Z"), "CS-B").count(.onHold) == 0)
     }
 
     @Test("throughput by month equals the monthly report's figures")
@@ -97,10 +103,11 @@ struct BacklogAndThroughputTests {
                 #expect(agency.figures[i].backlogEnd == figures(backlog, agency.agencyCode).open, "week \(i) \(agency.agencyCode)")
             }
         }
-        // a2 (Sep 30 23:59:59 local) is in the week of Sep 28; a1 (Oct 1 00:00 local) too.
+        // a2 (Sep 30 23:59:59 local), a1 (Oct 1 00:00 local) and a8 (Sunday Oct 4 08:00 local)
+        // are in the week of Monday Sep 28.
         let a = t.agencies.first { $0.agencyCode == "CS-A" }!.figures
         let weekOfSep28 = try #require(a.first { $0.start == CivilDate(iso: "2026-09-28")! })
-        #expect(weekOfSep28.received == 2)
+        #expect(weekOfSep28.received == 3)
         #expect(t.totals.map(\.received).reduce(0, +) == 10)             // a1…a9, a12, a13 minus a10 (June), a4 (Aug)
     }
 
