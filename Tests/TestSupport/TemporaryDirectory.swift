@@ -3,6 +3,8 @@ import Foundation
 /// A private directory under /tmp that disappears with the object (or on `remove()`).
 ///
 /// Short /tmp paths also keep Unix socket paths placed inside under their length limit.
+/// The directory is mode 711 (others may pass through, not list), so that when tests run as
+/// root a `LocalCluster` placed inside can still be reached by the `postgres` user.
 public final class TemporaryDirectory: @unchecked Sendable {
     // @unchecked: `url` is immutable; removal is idempotent.
     public let url: URL
@@ -12,6 +14,7 @@ public final class TemporaryDirectory: @unchecked Sendable {
         guard let created = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
         }
+        chmod(created, 0o711)
         url = URL(fileURLWithPath: String(cString: created))
     }
 
