@@ -22,7 +22,7 @@ struct SyncCommand: ParsableCommand {
     @Option(help: "Seconds to wait for another sync of the same agency to finish (default: fail at once).") var wait: Double?
     @Option(help: "Retries, with doubling backoff, when the database connection fails or breaks.") var retry = 0
     @Option(help: "Days a pending event may wait for its prerequisite before a pending_expired conflict opens.") var pendingHorizonDays: Double = 14
-    @Option(help: "Outbox lines per central transaction.") var batchSize = 20_000
+    @Option(help: "Outbox lines per central transaction.") var batchSize = 10_000
     @OptionGroup var db: DatabaseOptions
 
     func validate() throws {

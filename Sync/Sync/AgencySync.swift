@@ -77,43 +77,29 @@ public final class AgencySync {
                            metadata: ["agency": "\(agency.code)", "central_seq": "\(central.pushedSeq)",
                                       "local_seq": "\(checkpoint.pushedSeq ?? 0)"])
         }
-        let linesAlreadyQuarantined = restored ? checkpoint.outboxLine : 0
         let reader = try OutboxReader(url: queue.outboxFile,
                                       startOffset: restored ? 0 : checkpoint.outboxOffset,
                                       startLine: restored ? 0 : checkpoint.outboxLine)
         defer { reader.close() }
         let total = (try? FileManager.default.attributesOfItem(atPath: queue.outboxFile.path)[.size] as? Int64) ?? 0
-        var lastSeq = restored ? nil : checkpoint.lastSeq
+        let preparer = BatchPreparer(reader: reader, agency: agency.code, batchSize: options.batchSize,
+                                     lastSeq: restored ? nil : checkpoint.lastSeq, skipThroughSeq: central.pushedSeq,
+                                     linesAlreadyQuarantined: restored ? checkpoint.outboxLine : 0, clock: options.clock)
         let merge = CentralMerge(connection: connection, logger: logger)
+        // Reading and validating the next batch overlaps with merging this one (two cores:
+        // one parses, the other runs the server).
+        var next = preparer.prepareInBackground()
+        // Never leave while a preparation still reads the outbox.
+        defer { _ = try? next.wait() }
         while true {
-            let batchStart = ContinuousClock.now
-            let lines = try reader.nextBatch(maxLines: options.batchSize)
-            guard let last = lines.last else { break }
-            let validator = EventLineValidator(mode: .outbox, now: options.clock())
-            var events: [LedgerEvent] = []
-            events.reserveCapacity(lines.count)
-            var maxSeq: Int64?
-            for line in lines {
-                let verdict = validator.check(line.bytes, lineNumber: line.lineNumber, lastSeq: lastSeq)
-                if let seq = verdict.seq { lastSeq = max(lastSeq ?? seq, seq) }
-                switch verdict.result {
-                case .success(let event):
-                    maxSeq = max(maxSeq ?? event.seq, event.seq)
-                    if event.seq <= central.pushedSeq {
-                        result.alreadyPresent += 1
-                    } else {
-                        events.append(LedgerEvent(queueEvent: event, agency: agency.code))
-                    }
-                case .failure(let reason):
-                    if line.lineNumber > linesAlreadyQuarantined {
-                        quarantine.append(line, reason: reason)
-                        result.quarantined += 1
-                    }
-                }
-            }
-            logger.debug("validated batch", metadata: ["lines": "\(lines.count)", "ms": "\((ContinuousClock.now - batchStart).seconds * 1000)"])
-            if !events.isEmpty {
-                let merged = try merge.merge(events, agency: agency.code, pushedSeq: maxSeq, now: options.clock())
+            let batch = try next.wait()
+            guard let batch else { break }
+            next = preparer.prepareInBackground()
+            for (line, reason) in batch.quarantined { quarantine.append(line, reason: reason) }
+            result.quarantined += batch.quarantined.count
+            result.alreadyPresent += batch.skipped
+            if !batch.events.isEmpty {
+                let merged = try merge.merge(batch.events, agency: agency.code, pushedSeq: batch.maxSeq, now: options.clock())
                 result.pushed += merged.accepted
                 result.alreadyPresent += merged.alreadyPresent
                 result.pending += merged.pending
@@ -121,14 +107,14 @@ public final class AgencySync {
                 if restored { result.repushedAfterRestore += merged.accepted }
             }
             try quarantine.flush()
-            checkpoint.outboxOffset = last.endOffset
-            checkpoint.outboxLine = last.lineNumber
-            checkpoint.lastSeq = lastSeq
-            if let maxSeq { checkpoint.pushedSeq = max(checkpoint.pushedSeq ?? 0, maxSeq) }
+            checkpoint.outboxOffset = batch.endOffset
+            checkpoint.outboxLine = batch.lastLine
+            checkpoint.lastSeq = batch.lastSeq
+            if let maxSeq = batch.maxSeq { checkpoint.pushedSeq = max(checkpoint.pushedSeq ?? 0, maxSeq) }
             checkpoint.quarantineSize = try quarantine.size()
             checkpoint.updatedAt = options.clock()
             try queue.saveCheckpoint(checkpoint)
-            progress?(last.endOffset, total)
+            progress?(batch.endOffset, total)
         }
     }
 

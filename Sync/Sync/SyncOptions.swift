@@ -4,7 +4,7 @@ import CardCore
 public struct SyncOptions: Sendable {
     /// Outbox lines per batch: one central transaction each. Large enough that the per-batch
     /// round trips vanish, small enough that peak memory stays well under 150 MiB.
-    public var batchSize = 20_000
+    public var batchSize = 10_000
     /// How long an event may wait for its prerequisite before a `pending_expired` conflict opens.
     public var pendingHorizonSeconds: Int64 = 14 * 86_400
     /// Wait this long for another sync of the same agency to finish; nil fails at once.

@@ -54,6 +54,7 @@ CREATE INDEX ledger_application ON cardsync.ledger (application_id, ledger_id);
 CREATE INDEX ledger_type_occurred ON cardsync.ledger (type, occurred_at);
 CREATE INDEX ledger_agency_seq ON cardsync.ledger (agency_code, seq) WHERE agency_code IS NOT NULL;
 CREATE INDEX ledger_pending ON cardsync.ledger (application_id) WHERE outcome = 'pending';
+CREATE INDEX ledger_pending_since ON cardsync.ledger (recorded_at) WHERE outcome = 'pending';
 
 CREATE FUNCTION cardsync.ledger_is_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $fn$

@@ -1,0 +1,99 @@
+import CardCore
+import Dispatch
+import Foundation
+
+/// One outbox batch read and validated, ready to merge.
+struct PreparedBatch: @unchecked Sendable {
+    // @unchecked: built on the preparer's thread and handed over whole, never shared after.
+    var events: [LedgerEvent] = []
+    var quarantined: [(OutboxLine, QuarantineReason)] = []
+    /// Valid events the centre already has by its high-water mark (not sent again).
+    var skipped = 0
+    /// The greatest valid seq in the batch, skipped events included.
+    var maxSeq: Int64?
+    /// The greatest seq seen so far in the file (for `seq_not_increasing`).
+    var lastSeq: Int64?
+    var endOffset: Int64 = 0
+    var lastLine = 0
+}
+
+/// Reads and validates outbox batches, one batch ahead of the merge, on a background thread.
+/// Only one preparation runs at a time (the caller waits for each before starting the next),
+/// so the reader and the seq state are never touched by two threads at once.
+final class BatchPreparer: @unchecked Sendable {
+    private let reader: OutboxReader
+    private let agency: String
+    private let batchSize: Int
+    private var lastSeq: Int64?
+    private let skipThroughSeq: Int64
+    private let linesAlreadyQuarantined: Int
+    private let clock: @Sendable () -> Timestamp
+
+    init(reader: OutboxReader, agency: String, batchSize: Int, lastSeq: Int64?, skipThroughSeq: Int64,
+         linesAlreadyQuarantined: Int, clock: @escaping @Sendable () -> Timestamp) {
+        self.reader = reader
+        self.agency = agency
+        self.batchSize = batchSize
+        self.lastSeq = lastSeq
+        self.skipThroughSeq = skipThroughSeq
+        self.linesAlreadyQuarantined = linesAlreadyQuarantined
+        self.clock = clock
+    }
+
+    /// A batch being prepared; `wait()` returns it (nil at the end of the outbox) or its error.
+    final class Pending: @unchecked Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private var waited = false
+        fileprivate var outcome: Result<PreparedBatch?, Error> = .success(nil)
+
+        /// Waits for the preparation; calling it again returns the same outcome at once.
+        func wait() throws -> PreparedBatch? {
+            if !waited {
+                done.wait()
+                waited = true
+            }
+            return try outcome.get()
+        }
+
+        fileprivate func finish(_ outcome: Result<PreparedBatch?, Error>) {
+            self.outcome = outcome
+            done.signal()
+        }
+    }
+
+    func prepareInBackground() -> Pending {
+        let pending = Pending()
+        DispatchQueue.global().async { pending.finish(Result { try self.prepare() }) }
+        return pending
+    }
+
+    /// Reads the next batch and validates every line (nil at the end of the outbox).
+    func prepare() throws -> PreparedBatch? {
+        let lines = try reader.nextBatch(maxLines: batchSize)
+        guard let last = lines.last else { return nil }
+        let validator = EventLineValidator(mode: .outbox, now: clock())
+        var batch = PreparedBatch()
+        batch.events.reserveCapacity(lines.count)
+        for line in lines {
+            let verdict = validator.check(line.bytes, lineNumber: line.lineNumber, lastSeq: lastSeq)
+            if let seq = verdict.seq { lastSeq = max(lastSeq ?? seq, seq) }
+            switch verdict.result {
+            case .success(let event):
+                batch.maxSeq = max(batch.maxSeq ?? event.seq, event.seq)
+                if event.seq <= skipThroughSeq {
+                    batch.skipped += 1
+                } else {
+                    batch.events.append(LedgerEvent(queueEvent: event, agency: agency))
+                }
+            case .failure(let reason):
+                // After a central restore the outbox is re-read from the start; lines quarantined
+                // before are already in quarantine.jsonl.
+                if line.lineNumber > linesAlreadyQuarantined { batch.quarantined.append((line, reason)) }
+            }
+        }
+        batch.lastSeq = lastSeq
+        batch.endOffset = last.endOffset
+        batch.lastLine = last.lineNumber
+        return batch
+    }
+}
