@@ -59,9 +59,15 @@ extension PostgresError {
 }
 
 /// libpq's last error message on a connection, without the trailing newline it always adds.
+/// Multi-line messages ("…failed: Connection refused\n\tIs the server running…") are joined
+/// into one line so they read well in logs.
 func connectionErrorMessage(_ connection: OpaquePointer) -> String {
     guard let pointer = PQerrorMessage(connection) else { return "unknown libpq error" }
-    let text = String(cString: pointer).trimmingWhitespace()
+    let text = String(cString: pointer)
+        .split(whereSeparator: \.isNewline)
+        .map { String($0).trimmingWhitespace() }
+        .filter { !$0.isEmpty }
+        .joined(separator: " ")
     return text.isEmpty ? "unknown libpq error" : text
 }
 

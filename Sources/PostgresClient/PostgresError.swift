@@ -84,7 +84,7 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         var where_: [String] = []
         if let schema { where_.append("schema \(schema)") }
         if let table { where_.append("table \(table)") }
-        if let column { where_.append("column \(column)") }
+        if let column, kind != .decoding { where_.append("column \(column)") }  // Decoding messages name it already.
         if let constraint { where_.append("constraint \(constraint)") }
         if let position { where_.append("position \(position)") }
         if !where_.isEmpty { text += " (" + where_.joined(separator: ", ") + ")" }

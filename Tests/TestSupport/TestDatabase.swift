@@ -15,17 +15,23 @@ import PostgresClient
 public enum TestDatabase {
     /// The shared cluster, started on first call.
     public static func cluster() throws -> LocalCluster {
-        try SharedCluster.instance.started().cluster
+        try SharedCluster.instance.started()
     }
 
     /// Creates an empty database `t_<random>` and returns a libpq URI for it.
-    public static func freshDatabase() throws -> String {
-        let shared = try SharedCluster.instance.started()
+    ///
+    /// With `template`, the new database is a copy of that one (for example a database that
+    /// already holds the migrated schema); nobody may be connected to the template meanwhile.
+    public static func freshDatabase(template: String? = nil) throws -> String {
+        let cluster = try SharedCluster.instance.started()
         let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
-        try shared.withAdmin { admin in
-            try admin.executeScript("CREATE DATABASE \(try admin.escapeIdentifier(String(name)))")
-        }
-        return shared.cluster.connectionURI(database: String(name))
+        // A short-lived admin connection per call: CREATE DATABASE statements from parallel
+        // tests then run concurrently instead of queueing on one shared connection.
+        let admin = try Connection(conninfo: cluster.connectionURI(database: "postgres"))
+        var sql = "CREATE DATABASE \(try admin.escapeIdentifier(String(name)))"
+        if let template { sql += " TEMPLATE \(try admin.escapeIdentifier(template))" }
+        try admin.executeScript(sql)
+        return cluster.connectionURI(database: String(name))
     }
 
     /// Connects to a new, empty database.
@@ -34,34 +40,25 @@ public enum TestDatabase {
     }
 }
 
-/// Holds the per-process cluster and an admin connection for CREATE DATABASE.
+/// Holds the per-process cluster.
 final class SharedCluster: @unchecked Sendable {
     // @unchecked: all mutable state is guarded by `lock`.
     static let instance = SharedCluster()
 
-    struct Started {
-        let cluster: LocalCluster
-        let owner: SharedCluster
-
-        func withAdmin<T>(_ body: (Connection) throws -> T) throws -> T {
-            try owner.withAdmin(body)
-        }
-    }
-
     private let lock = NSLock()
     private var state: Result<LocalCluster, Error>?
-    private var admin: Connection?
     private var directory: URL?
 
     static let directoryPrefix = "cardsync-test-"
 
-    func started() throws -> Started {
+    /// The running cluster; the first caller starts it, later callers wait for that.
+    func started() throws -> LocalCluster {
         lock.lock()
         defer { lock.unlock() }
         if state == nil {
             state = Result { try start() }
         }
-        return Started(cluster: try state!.get(), owner: self)
+        return try state!.get()
     }
 
     private func start() throws -> LocalCluster {
@@ -75,21 +72,10 @@ final class SharedCluster: @unchecked Sendable {
         return cluster
     }
 
-    func withAdmin<T>(_ body: (Connection) throws -> T) throws -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        let cluster = try state!.get()
-        if admin == nil || admin?.isHealthy == false {
-            admin = try Connection(conninfo: cluster.connectionURI(database: "postgres"))
-        }
-        return try body(admin!)
-    }
-
     /// Runs at process exit.
     func shutdown() {
         lock.lock()
         defer { lock.unlock() }
-        admin = nil
         if case .success(let cluster)? = state {
             try? cluster.removeAll()
         } else if let directory, let cluster = try? LocalCluster(directory: directory) {
