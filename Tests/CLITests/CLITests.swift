@@ -1,0 +1,84 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The command line as ../shared/spec/cli.md fixes it, exercised through the real executable.
+@Suite struct CLITests {
+    @Test func versionIsPrinted() throws {
+        let out = try CLIRunner.run(["--version"])
+        #expect(out.status == 0)
+        #expect(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".").count == 3)
+    }
+
+    @Test func everyCommandHasHelp() throws {
+        for command in [["db"], ["db", "migrate"], ["agency", "add"], ["queue", "append"], ["sync"], ["bureau", "import"],
+                        ["conflicts", "resolve"], ["report", "monthly"], ["reconcile"], ["generate"], ["demo"], ["bench", "sync"]] {
+            let out = try CLIRunner.run(command + ["--help"])
+            #expect(out.status == 0, "\(command) --help failed: \(out.stderr)")
+            #expect(out.stdout.contains("USAGE"), "\(command) --help printed no usage")
+        }
+    }
+
+    @Test func migrateTwiceChangesNothingTheSecondTimeAndSaysSo() throws {
+        let db = try TestDatabase.freshDatabase()
+        let first = try CLIRunner.run(["db", "migrate", "--database", db])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("Applied migration 1"))
+        let second = try CLIRunner.run(["db", "migrate", "--database", db])
+        #expect(second.status == 0)
+        #expect(second.stdout.contains("Nothing to do"))
+        #expect(!second.stdout.contains("Applied"))
+    }
+
+    @Test func statusWithoutConfigurationStartsNothingAndSaysWhereTheClusterIs() throws {
+        let home = try TemporaryDirectory(prefix: "cardsync-home")
+        defer { home.remove() }
+        let out = try CLIRunner.run(["db", "status"], environment: ["CARDSYNC_HOME": home.path])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains("embedded"))
+        #expect(out.stdout.contains(home.path + "/postgres"))
+        #expect(out.stdout.contains("not running"))
+        // Nothing was created: no data directory, no server.
+        #expect(!FileManager.default.fileExists(atPath: home.path + "/postgres/data"))
+    }
+
+    @Test func unreachableDatabaseIsAClearFailureWithoutThePassword() throws {
+        let out = try CLIRunner.run(["agency", "list", "--database", "postgresql://clerk:s3cretpass@127.0.0.1:1/cardsync?connect_timeout=3"])
+        #expect(out.status == 1)
+        #expect(out.stderr.contains("could not connect"))
+        #expect(out.stderr.contains("127.0.0.1"))
+        #expect(!out.stderr.contains("s3cretpass"))
+        #expect(!out.stdout.contains("s3cretpass"))
+    }
+
+    @Test func agencyAddThenListAsJSON() throws {
+        let db = try TestDatabase.freshDatabase()
+        let add = try CLIRunner.run(["agency", "add", "CS-FR-001", "--name", "芙蓉区社保卡服务网点", "--district", "芙蓉区", "--database", db])
+        #expect(add.status == 0, "\(add.stderr)")
+        let bad = try CLIRunner.run(["agency", "add", "cs-fr", "--name", "x", "--database", db])
+        #expect(bad.status != 0 && bad.status != 1, "a bad code is a usage error")
+        let list = try CLIRunner.run(["agency", "list", "--json", "--database", db])
+        let json = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any]
+        let agencies = json?["agencies"] as? [[String: Any]]
+        #expect(agencies?.count == 1)
+        #expect(agencies?.first?["name"] as? String == "芙蓉区社保卡服务网点")
+    }
+
+    @Test func queueAppendRefusesInvalidLinesWithTheirCodeAndAppendsTheValidOnes() throws {
+        let dir = try TemporaryDirectory(prefix: "cardsync-queue")
+        defer { dir.remove() }
+        let queue = dir.path + "/CS-FR-001"
+        #expect(try CLIRunner.run(["queue", "init", queue, "--agency", "CS-FR-001"]).status == 0)
+        let valid = #"{"event_id":"4b0d5c1e-6f0a-4f5e-9a57-1f1d3c9f2a10","application_id":"9e2f3c1e-6f0a-4f5e-9a57-1f1d3c9f2a11","type":"withdrawn","occurred_at":"2026-10-03T09:15:27+08:00","data":{"reason":"moved away"}}"#
+        let invalid = #"{"event_id":"not-a-uuid","application_id":"9e2f3c1e-6f0a-4f5e-9a57-1f1d3c9f2a11","type":"withdrawn","occurred_at":"2026-10-03T09:15:27+08:00","data":{"reason":"x"}}"#
+        let out = try CLIRunner.run(["queue", "append", queue, "-"], stdin: valid + "\n" + invalid + "\n")
+        #expect(out.status == 1)
+        #expect(out.stderr.contains("bad_uuid"))
+        let outbox = try String(contentsOfFile: queue + "/outbox.jsonl", encoding: .utf8)
+        #expect(outbox.split(separator: "\n").count == 1)
+        #expect(outbox.contains(#""seq":1"#))
+        let status = try CLIRunner.run(["queue", "status", queue, "--json"])
+        let json = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        #expect(json?["unsynced_events"] as? Int == 1)
+    }
+}
