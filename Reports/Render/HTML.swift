@@ -33,10 +33,11 @@ dl.meta { display: flex; flex-wrap: wrap; gap: 1mm 8mm; margin: 0; font-size: 9p
 dl.meta div { display: flex; gap: 2mm; }
 dl.meta dt { color: #5b6b7b; }
 dl.meta dd { margin: 0; font-weight: 600; }
-table { border-collapse: collapse; width: 100%; font-size: 7.5pt; font-variant-numeric: tabular-nums; }
-th, td { border: 1px solid #c9d1da; padding: 1mm 1.2mm; }
+table { border-collapse: collapse; width: 100%; font-size: 7pt; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid #c9d1da; padding: 0.8mm 0.9mm; }
 th { background: #eef2f6; font-weight: 600; text-align: center; vertical-align: bottom; }
 td.num { text-align: right; white-space: nowrap; }
+td.key { white-space: nowrap; }
 tr.total td { font-weight: 700; background: #fbf3f3; border-top: 2px solid #9b1c1c; }
 tbody tr:nth-child(even):not(.total) td { background: #f8fafc; }
 thead { display: table-header-group; }
@@ -74,7 +75,7 @@ extension ReportTable {
         for row in rows {
             out += row.isTotal ? "<tr class=\"total\">" : "<tr>"
             for (c, cell) in row.cells.enumerated() {
-                out += numeric[c] ? "<td class=\"num\">" : "<td>"
+                out += numeric[c] ? "<td class=\"num\">" : (c < 2 ? "<td class=\"key\">" : "<td>")
                 out += escapeHTML(cell.display) + "</td>"
             }
             out += "</tr>\n"
@@ -143,7 +144,7 @@ func throughputHTML(_ r: ThroughputReport, _ l: Labels) -> String {
         body += "<h3>\(escapeHTML(name))</h3>\n<div class=\"charts\">\n"
         body += figureHTML(
             caption: l["chart.cumulative"],
-            legend: [(l["cumulative_received"], colorReceived), (l["cumulative_closed"], colorClosed), (l["backlog_end"], "#c9d6e3")],
+            legend: [(l["cumulative_received"], colorReceived), (l["cumulative_closed"], colorClosed), (l["backlog"], "#c9d6e3")],
             svg: cumulativeFlowSVG(labels: labels, received: figures.map(\.received), closed: figures.map(\.closed),
                                    backlog: figures.map(\.backlogEnd)))
         body += figureHTML(

@@ -60,10 +60,10 @@ struct Labels {
         "net_flow": ("Net flow", "净增"),
         "lead_median": ("Lead time median (days)", "办理时长中位数（天）"),
         "lead_p90": ("Lead time P90 (days)", "办理时长P90（天）"),
-        "age_0_7": ("Age 0-7 d", "0-7天"),
-        "age_8_15": ("Age 8-15 d", "8-15天"),
-        "age_16_30": ("Age 16-30 d", "16-30天"),
-        "age_31_plus": ("Age 31+ d", "31天以上"),
+        "age_0_7": ("0-7 d", "0-7天"),
+        "age_8_15": ("8-15 d", "8-15天"),
+        "age_16_30": ("16-30 d", "16-30天"),
+        "age_31_plus": ("31+ d", "31天以上"),
         "sla_breaches": ("SLA breaches", "超时"),
         "conflicts_opened": ("Conflicts opened", "新增冲突"),
         "conflicts_resolved": ("Conflicts resolved", "解决冲突"),
@@ -81,8 +81,9 @@ struct Labels {
         "interval_end": ("To", "止"),
         "closed": ("Closed", "办结"),
         "lead_median_interval": ("Lead time median (days)", "办理时长中位数（天）"),
-        "cumulative_received": ("Received (cumulative)", "累计受理"),
-        "cumulative_closed": ("Closed (cumulative)", "累计办结"),
+        "backlog": ("Backlog", "积压"),
+        "cumulative_received": ("Arrivals (backlog at start + received)", "累计到达（期初积压+受理）"),
+        "cumulative_closed": ("Departures (closed)", "累计办结"),
     ]
 
     subscript(_ key: String) -> String {

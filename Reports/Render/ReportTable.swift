@@ -99,7 +99,7 @@ extension ReportTable {
         let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n"
         out += line(headers)
         out += rule
-        var ruledBeforeTotals = false
+        var ruledBeforeTotals = !rows.contains { !$0.isTotal }   // no agency rows: one rule is enough
         for row in rows {
             if row.isTotal && !ruledBeforeTotals {
                 out += rule

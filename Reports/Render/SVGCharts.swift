@@ -5,27 +5,34 @@ import Foundation
 
 private func fmt(_ x: Double) -> String { String(format: "%.1f", x) }
 
-/// A "nice" axis maximum (1, 2 or 5 times a power of ten) at or above `value`.
-func niceMaximum(_ value: Int) -> Int {
-    guard value > 0 else { return 1 }
-    var step = 1
-    while step * 10 <= value { step *= 10 }
-    for m in [1, 2, 5, 10] where m * step >= value { return m * step }
-    return 10 * step
+/// A "nice" axis maximum (1, 2 or 5 times a power of ten) at or above `value`, and a tick step
+/// that divides it into at most five whole-number intervals.
+func niceAxis(_ value: Int) -> (maximum: Int, step: Int) {
+    guard value > 0 else { return (1, 1) }
+    var p = 1
+    while p * 10 <= value { p *= 10 }
+    for (maximum, step) in [(p, p / 5), (2 * p, p / 2), (5 * p, p), (10 * p, 2 * p)] where maximum >= value {
+        return (maximum, max(1, step))
+    }
+    return (10 * p, 2 * p)
 }
+
+func niceMaximum(_ value: Int) -> Int { niceAxis(value).maximum }
 
 private func svgOpen(width: Int, height: Int) -> String {
     "<svg width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\">\n"
 }
 
-/// Axis lines, gridlines and tick labels for a vertical value axis.
+/// Axis lines, gridlines and tick labels for a vertical value axis from 0 to `maximum`.
 private func valueAxis(maximum: Int, x0: Double, x1: Double, y0: Double, y1: Double) -> String {
     var out = ""
-    for k in 0...4 {
-        let v = maximum * k / 4
-        let y = y0 - (y0 - y1) * Double(k) / 4
-        out += "<line x1=\"\(fmt(x0))\" y1=\"\(fmt(y))\" x2=\"\(fmt(x1))\" y2=\"\(fmt(y))\" stroke=\"\(k == 0 ? "#7a8794" : "#e3e8ee")\" stroke-width=\"1\"/>\n"
+    let step = niceAxis(maximum).maximum == maximum ? niceAxis(maximum).step : max(1, maximum / 4)
+    var v = 0
+    while v <= maximum {
+        let y = y0 - (y0 - y1) * Double(v) / Double(maximum)
+        out += "<line x1=\"\(fmt(x0))\" y1=\"\(fmt(y))\" x2=\"\(fmt(x1))\" y2=\"\(fmt(y))\" stroke=\"\(v == 0 ? "#7a8794" : "#e3e8ee")\" stroke-width=\"1\"/>\n"
         out += "<text x=\"\(fmt(x0 - 4))\" y=\"\(fmt(y + 3))\" font-size=\"9\" text-anchor=\"end\" fill=\"#5b6b7b\">\(v)</text>\n"
+        v += step
     }
     return out
 }
@@ -37,7 +44,7 @@ private func categoryLabel(_ text: String, x: Double, y: Double) -> String {
 
 /// Side-by-side bars per category (e.g. received vs issued per agency).
 func groupedBarsSVG(categories: [String], series: [[Int]], colors: [String]) -> String {
-    let slot = max(28.0, min(60.0, 560.0 / Double(max(categories.count, 1))))
+    let slot = max(22.0, min(56.0, 400.0 / Double(max(categories.count, 1))))
     let left = 44.0, top = 10.0, plotHeight = 170.0, bottom = 70.0
     let width = Int(left + slot * Double(categories.count) + 12)
     let height = Int(top + plotHeight + bottom)
@@ -60,7 +67,7 @@ func groupedBarsSVG(categories: [String], series: [[Int]], colors: [String]) -> 
 
 /// One stacked bar per category (e.g. open applications per agency by age bucket).
 func stackedBarsSVG(categories: [String], stacks: [[Int]], colors: [String]) -> String {
-    let slot = max(24.0, min(50.0, 520.0 / Double(max(categories.count, 1))))
+    let slot = max(20.0, min(48.0, 400.0 / Double(max(categories.count, 1))))
     let left = 44.0, top = 10.0, plotHeight = 170.0, bottom = 70.0
     let width = Int(left + slot * Double(categories.count) + 12)
     let height = Int(top + plotHeight + bottom)
@@ -83,40 +90,39 @@ func stackedBarsSVG(categories: [String], stacks: [[Int]], colors: [String]) -> 
 
 private func intervalAxisLabels(_ labels: [String], x: (Int) -> Double, y: Double) -> String {
     var out = ""
-    let every = max(1, Int((Double(labels.count) / 10).rounded(.up)))
-    for (i, label) in labels.enumerated() where i % every == 0 || i == labels.count - 1 {
+    let every = max(1, Int((Double(labels.count) / 8).rounded(.up)))
+    for (i, label) in labels.enumerated() where i % every == 0 {
         out += "<text x=\"\(fmt(x(i)))\" y=\"\(fmt(y))\" font-size=\"8.5\" text-anchor=\"middle\" fill=\"#5b6b7b\">\(escapeHTML(label))</text>\n"
     }
     return out
 }
 
-/// Cumulative flow: cumulative received and cumulative closed as lines, backlog as a shaded band
-/// under them, one point per interval end.
+/// Cumulative flow: arrivals (the backlog at the period's start plus everything received since)
+/// and departures (everything closed since) as two lines over the interval ends; the band between
+/// them is the backlog.
 func cumulativeFlowSVG(labels: [String], received: [Int], closed: [Int], backlog: [Int]) -> String {
     let left = 48.0, top = 10.0, plotWidth = 380.0, plotHeight = 150.0
     let width = Int(left + plotWidth + 14), height = Int(top + plotHeight + 26)
-    var cumReceived: [Int] = [], cumClosed: [Int] = []
-    var r = 0, c = 0
+    let startBacklog = backlog.isEmpty ? 0 : max(0, backlog[0] - received[0] + closed[0])
+    var arrivals: [Int] = [startBacklog], departures: [Int] = [0]
     for i in received.indices {
-        r += received[i]; c += closed[i]
-        cumReceived.append(r); cumClosed.append(c)
+        arrivals.append(arrivals.last! + received[i])
+        departures.append(departures.last! + closed[i])
     }
-    let maximum = niceMaximum(max(cumReceived.last ?? 0, cumClosed.last ?? 0, backlog.max() ?? 0))
-    let n = max(labels.count, 1)
-    let x: (Int) -> Double = { i in left + (n == 1 ? plotWidth / 2 : plotWidth * Double(i) / Double(n - 1)) }
+    let maximum = niceMaximum(arrivals.last ?? 0)
+    let n = arrivals.count
+    let x: (Int) -> Double = { i in left + plotWidth * Double(i) / Double(max(n - 1, 1)) }
     let y: (Int) -> Double = { v in top + plotHeight - plotHeight * Double(v) / Double(maximum) }
     var out = svgOpen(width: width, height: height)
     out += valueAxis(maximum: maximum, x0: left, x1: left + plotWidth, y0: top + plotHeight, y1: top)
-    if !backlog.isEmpty {
-        var path = "M\(fmt(x(0))) \(fmt(y(0)))"
-        for i in backlog.indices { path += " L\(fmt(x(i))) \(fmt(y(backlog[i])))" }
-        path += " L\(fmt(x(backlog.count - 1))) \(fmt(y(0))) Z"
-        out += "<path d=\"\(path)\" fill=\"#c9d6e3\" stroke=\"none\"/>\n"
-    }
-    for (values, color) in [(cumReceived, colorReceived), (cumClosed, colorClosed)] where !values.isEmpty {
+    var band = "M" + arrivals.indices.map { "\(fmt(x($0))) \(fmt(y(arrivals[$0])))" }.joined(separator: " L")
+    band += " L" + departures.indices.reversed().map { "\(fmt(x($0))) \(fmt(y(departures[$0])))" }.joined(separator: " L") + " Z"
+    out += "<path d=\"\(band)\" fill=\"#c9d6e3\" stroke=\"none\"/>\n"
+    for (values, color) in [(arrivals, colorReceived), (departures, colorClosed)] {
         let points = values.indices.map { "\(fmt(x($0))),\(fmt(y(values[$0])))" }.joined(separator: " ")
         out += "<polyline points=\"\(points)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
     }
+    // Label each point with the date its interval starts; the last point is the period's end.
     out += intervalAxisLabels(labels, x: x, y: top + plotHeight + 14)
     return out + "</svg>\n"
 }
