@@ -66,9 +66,9 @@ let package = Package(
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "LocalPostgres", "TestSupport"]),
         .testTarget(name: "CardCoreTests", dependencies: ["CardCore"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "CardCore", "CardSync"]),
-        .testTarget(name: "CardSyncTests", dependencies: ["CardSync", "CardCore", "CardDatabase", "PostgresClient", "TestSupport"]),
+        .testTarget(name: "CardSyncTests", dependencies: ["CardSync", "CardCore", "CardDatabase", "PostgresClient", "TestSupport", "Workload"]),
         .testTarget(name: "CardReportsTests", dependencies: ["CardReports", "CardSync", "CardCore", "CardDatabase", "PostgresClient", "TestSupport", "Workload"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "PostgresClient"]),
     ],
     swiftLanguageModes: [.v6]
 )

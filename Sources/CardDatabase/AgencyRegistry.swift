@@ -52,4 +52,23 @@ public struct AgencyRegistry {
     public func exists(_ code: String) throws -> Bool {
         !(try connection.query("SELECT 1 FROM cardsync.agencies WHERE code = $1", [.text(code)]).isEmpty)
     }
+
+    /// The agency's own database role with a new random password (created on first use,
+    /// rotated afterwards). The password is returned once and stored nowhere: the server keeps
+    /// only its SCRAM verifier, computed on this side.
+    public func rotateCredentials(_ code: String) throws -> (role: String, password: String) {
+        let role = "cardsync_agency_" + code.lowercased().replacingOccurrences(of: "-", with: "_")
+        let password = Self.randomPassword()
+        let verifier = try connection.encryptPassword(password, user: role)
+        let rows = try connection.query("SELECT cardsync.set_agency_credentials($1, $2) AS role",
+                                        [.text(code), .text(verifier)])
+        return (try rows.first?.decode(String.self, column: "role") ?? role, password)
+    }
+
+    /// 24 characters from an alphabet without look-alikes, from the system's secure generator.
+    static func randomPassword() -> String {
+        let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<24).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] })
+    }
 }

@@ -7,7 +7,7 @@ struct AgencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agency",
         abstract: "Register and list handling agencies.",
-        subcommands: [Add.self, List.self])
+        subcommands: [Add.self, List.self, Credentials.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register an agency (or update its name, district, channel).")
@@ -51,6 +51,31 @@ struct AgencyCommand: ParsableCommand {
             }
             print(TextTable(headers: ["code", "name", "district", "channel"],
                             rows: agencies.map { [$0.code, $0.name, $0.district ?? "", $0.channel.rawValue] }).render())
+        }
+    }
+}
+
+extension AgencyCommand {
+    struct Credentials: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create or rotate the agency's own database role; prints the role and its new password once.")
+        @Argument(help: "Agency code.") var code: String
+        @Flag(help: "Print {\"agency_code\", \"role\", \"password\"}.") var json = false
+        @OptionGroup var db: DatabaseOptions
+
+        func run() throws {
+            let registry = AgencyRegistry(connection: try db.connect())
+            guard try registry.exists(code) else {
+                throw CommandFailure("agency \(code) is not registered", hint: "register it first: cardsync agency add \(code) --name NAME")
+            }
+            let (role, password) = try registry.rotateCredentials(code)
+            if json {
+                print(JSONWriter.object([("agency_code", .string(code)), ("role", .string(role)), ("password", .string(password))], pretty: true))
+            } else {
+                print("Role: \(role)")
+                print("Password: \(password)")
+                print("The password is shown only now; the server keeps only its SCRAM verifier. Running this again rotates it.")
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresClient
 import TestSupport
 import Testing
 
@@ -80,5 +81,37 @@ import Testing
         let status = try CLIRunner.run(["queue", "status", queue, "--json"])
         let json = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
         #expect(json?["unsynced_events"] as? Int == 1)
+    }
+}
+
+@Suite struct AgencyCredentialsTests {
+    @Test func credentialsCreateAnAgencyRoleWithAScramVerifierAndRotationReplacesThePassword() throws {
+        let db = try TestDatabase.freshDatabase()
+        let code = "CS-CR-\(Int.random(in: 100...999))"
+        #expect(try CLIRunner.run(["agency", "add", code, "--name", "测试网点", "--database", db]).status == 0)
+        let first = try CLIRunner.run(["agency", "credentials", code, "--json", "--database", db])
+        #expect(first.status == 0, "\(first.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: String]
+        let role = try #require(json?["role"])
+        let password = try #require(json?["password"])
+        #expect(json?["agency_code"] == code)
+        #expect(password.count >= 20)
+        let second = try CLIRunner.run(["agency", "credentials", code, "--json", "--database", db])
+        let rotated = try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: String]
+        #expect(rotated?["role"] == role)
+        #expect(rotated?["password"] != password)
+        // The server keeps a SCRAM verifier, never the password itself.
+        let admin = try TestDatabase.connect()
+        let stored = try admin.query("SELECT rolpassword FROM pg_authid WHERE rolname = $1", [.text(role)])
+        let verifier = try stored.first?.decode(String.self, column: "rolpassword") ?? ""
+        #expect(verifier.hasPrefix("SCRAM-SHA-256$"))
+        #expect(!verifier.contains(rotated?["password"] ?? "?"))
+    }
+
+    @Test func credentialsForAnUnknownAgencyFailClearly() throws {
+        let db = try TestDatabase.freshDatabase()
+        let out = try CLIRunner.run(["agency", "credentials", "CS-NONE-1", "--database", db])
+        #expect(out.status == 1)
+        #expect(out.stderr.contains("not registered"))
     }
 }

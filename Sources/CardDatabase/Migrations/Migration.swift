@@ -14,5 +14,6 @@ public struct Migration: Sendable {
     /// Every migration cardsync ships, in the order they apply.
     public static let all: [Migration] = [
         migration0001CentralSchema,
+        migration0002AgencyRoles,
     ]
 }
