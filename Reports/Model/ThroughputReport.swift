@@ -73,10 +73,13 @@ public func runThroughputReport(_ query: ThroughputReportQuery, on connection: C
             throw ReportError("that is more than \(ThroughputReportQuery.maximumIntervals) intervals: choose a shorter period or a longer --interval")
         }
         let clock = try connection.reportQuery(instantSQL, [.null, .text(query.timezone)], timezone: query.timezone)
+        let start = try connection.reportQuery(
+            throughputStartSQL, [.text(query.from.description), .text(query.interval.rawValue), .text(query.timezone)],
+            timezone: query.timezone)[0].decode(PostgresTimestamp.self, column: "period_start")
         let rows = try connection.reportQuery(
             throughputReportSQL,
             [.text(query.from.description), .text(query.to.description), .text(query.interval.rawValue),
-             .text(query.timezone), query.agency.map { .text($0) } ?? .null],
+             .text(query.timezone), query.agency.map { .text($0) } ?? .null, start.postgresValue],
             timezone: query.timezone)
         var agencies: [AgencyRow<[ThroughputFigures]>] = []
         var totals: [ThroughputFigures] = []

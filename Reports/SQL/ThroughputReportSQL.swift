@@ -7,6 +7,8 @@
 /// - `$3` text: `day`, `week` or `month`
 /// - `$4` text: the time zone the dates are local to
 /// - `$5` text or NULL: only this agency
+/// - `$6` timestamptz: the first interval's start instant (`throughputStartSQL`), passed as a value
+///   so that the planner can range-scan the indexes for the backlog at the period's start
 ///
 /// Intervals are whole local days, weeks (Monday to Sunday, `date_trunc('week')`) or calendar
 /// months: the first one contains `--from`, the last one contains `--to`. Each is the half-open
@@ -31,9 +33,6 @@ intervals AS MATERIALIZED (
     FROM generate_series(date_trunc($3::text, $1::date::timestamp), $2::date::timestamp,
                          ('1 ' || $3::text)::interval) AS d
 ),
-period AS MATERIALIZED (
-    SELECT min(lo) AS lo FROM intervals
-),
 received_by AS (
     SELECT i.idx, CASE WHEN grouping(a.owning_agency) = 1 THEN '' ELSE a.owning_agency END AS k,
            count(*) AS received
@@ -50,27 +49,38 @@ closed_by AS (
     WHERE $5::text IS NULL OR a.owning_agency = $5::text
     GROUP BY GROUPING SETS ((i.idx, a.owning_agency), (i.idx))
 ),
-issued_by AS (
-    SELECT i.idx, CASE WHEN grouping(l.agency_code) = 1 THEN '' ELSE l.agency_code END AS k,
-           count(*) AS cards_issued,
-           percentile_cont(0.5) WITHIN GROUP (
-               ORDER BY (extract(epoch FROM l.occurred_at) - extract(epoch FROM a.submitted_at))::float8
-           ) / 86400 AS lead_median_days
+issued_events AS MATERIALIZED (
+    SELECT i.idx, l.agency_code, l.application_id, l.occurred_at
     FROM intervals i
     JOIN cardsync.ledger l ON l.type = 'card_issued' AND l.occurred_at >= i.lo AND l.occurred_at < i.hi
-    JOIN cardsync.applications a ON a.application_id = l.application_id
     WHERE l.outcome = 'applied' AND ($5::text IS NULL OR l.agency_code = $5::text)
-    GROUP BY GROUPING SETS ((i.idx, l.agency_code), (i.idx))
+),
+issued AS (
+    -- The submission time by primary key, one look-up per card issued in the period: the
+    -- interval list is a CTE whose size the planner cannot know, and a hash join would read
+    -- every application instead.
+    SELECT e.idx, e.agency_code,
+           (extract(epoch FROM e.occurred_at)
+            - extract(epoch FROM (SELECT a.submitted_at FROM cardsync.applications a
+                                  WHERE a.application_id = e.application_id)))::float8 AS lead_seconds
+    FROM issued_events e
+),
+issued_by AS (
+    SELECT idx, CASE WHEN grouping(agency_code) = 1 THEN '' ELSE agency_code END AS k,
+           count(*) AS cards_issued,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY lead_seconds) / 86400 AS lead_median_days
+    FROM issued
+    GROUP BY GROUPING SETS ((idx, agency_code), (idx))
 ),
 open_at_period_start AS (
     SELECT CASE WHEN grouping(owning_agency) = 1 THEN '' ELSE owning_agency END AS k, count(*) AS n
     FROM (
-        SELECT a.owning_agency FROM cardsync.applications a, period p
-        WHERE a.closed_at IS NULL AND a.submitted_at <= p.lo
+        SELECT a.owning_agency FROM cardsync.applications a
+        WHERE a.closed_at IS NULL AND a.submitted_at <= $6::timestamptz
           AND ($5::text IS NULL OR a.owning_agency = $5::text)
         UNION ALL
-        SELECT a.owning_agency FROM cardsync.applications a, period p
-        WHERE a.closed_at > p.lo AND a.submitted_at <= p.lo
+        SELECT a.owning_agency FROM cardsync.applications a
+        WHERE a.closed_at > $6::timestamptz AND a.submitted_at <= $6::timestamptz
           AND ($5::text IS NULL OR a.owning_agency = $5::text)
     ) o
     GROUP BY GROUPING SETS ((owning_agency), ())
