@@ -17,6 +17,8 @@ struct DatabaseOptions: ParsableArguments {
     func connect(logger: Logger = Logger(label: "cardsync")) throws -> Connection {
         do {
             return try selection.connect(logger: logger)
+        } catch let failure as Migrator.Failure {
+            throw CommandFailure("the schema of the central database (\(selection.summary)) does not match this cardsync: \(failure)")
         } catch {
             throw CommandFailure("cannot use the central database (\(selection.summary)): \(error)",
                                  hint: selection.source == .embedded
