@@ -10,8 +10,8 @@ import PostgresClient
 /// the last checkpoint before anything else; a batch's events, the agency's central high-water
 /// mark and its conflicts commit in one transaction; quarantine lines are appended and the
 /// checkpoint moved only after that commit. A process killed anywhere in between re-reads the
-/// same lines next time, and the centre recognises what it already has, by `pushed_seq` and
-/// by event_id, so nothing is lost and nothing applied twice.
+/// same lines next time, and the centre recognises what it already has by event_id, so nothing
+/// is lost and nothing applied twice. (`pushed_seq` only tells a restored centre from a live one.)
 public final class AgencySync {
     let queue: QueueDirectory
     let connection: Connection
@@ -83,7 +83,7 @@ public final class AgencySync {
         defer { reader.close() }
         let total = (try? FileManager.default.attributesOfItem(atPath: queue.outboxFile.path)[.size] as? Int64) ?? 0
         let preparer = BatchPreparer(reader: reader, agency: agency.code, batchSize: options.batchSize,
-                                     lastSeq: restored ? nil : checkpoint.lastSeq, skipThroughSeq: central.pushedSeq,
+                                     lastSeq: restored ? nil : checkpoint.lastSeq,
                                      linesAlreadyQuarantined: restored ? checkpoint.outboxLine : 0, clock: options.clock)
         let merge = CentralMerge(connection: connection, logger: logger)
         // Reading and validating the next batch overlaps with merging this one (two cores:
@@ -97,7 +97,6 @@ public final class AgencySync {
             next = preparer.prepareInBackground()
             for (line, reason) in batch.quarantined { quarantine.append(line, reason: reason) }
             result.quarantined += batch.quarantined.count
-            result.alreadyPresent += batch.skipped
             if !batch.events.isEmpty {
                 let merged = try merge.merge(batch.events, agency: agency.code, pushedSeq: batch.maxSeq, now: options.clock())
                 result.pushed += merged.accepted

@@ -7,9 +7,7 @@ struct PreparedBatch: @unchecked Sendable {
     // @unchecked: built on the preparer's thread and handed over whole, never shared after.
     var events: [LedgerEvent] = []
     var quarantined: [(OutboxLine, QuarantineReason)] = []
-    /// Valid events the centre already has by its high-water mark (not sent again).
-    var skipped = 0
-    /// The greatest valid seq in the batch, skipped events included.
+    /// The greatest valid seq in the batch.
     var maxSeq: Int64?
     /// The greatest seq seen so far in the file (for `seq_not_increasing`).
     var lastSeq: Int64?
@@ -25,17 +23,15 @@ final class BatchPreparer: @unchecked Sendable {
     private let agency: String
     private let batchSize: Int
     private var lastSeq: Int64?
-    private let skipThroughSeq: Int64
     private let linesAlreadyQuarantined: Int
     private let clock: @Sendable () -> Timestamp
 
-    init(reader: OutboxReader, agency: String, batchSize: Int, lastSeq: Int64?, skipThroughSeq: Int64,
+    init(reader: OutboxReader, agency: String, batchSize: Int, lastSeq: Int64?,
          linesAlreadyQuarantined: Int, clock: @escaping @Sendable () -> Timestamp) {
         self.reader = reader
         self.agency = agency
         self.batchSize = batchSize
         self.lastSeq = lastSeq
-        self.skipThroughSeq = skipThroughSeq
         self.linesAlreadyQuarantined = linesAlreadyQuarantined
         self.clock = clock
     }
@@ -80,11 +76,11 @@ final class BatchPreparer: @unchecked Sendable {
             switch verdict.result {
             case .success(let event):
                 batch.maxSeq = max(batch.maxSeq ?? event.seq, event.seq)
-                if event.seq <= skipThroughSeq {
-                    batch.skipped += 1
-                } else {
-                    batch.events.append(LedgerEvent(queueEvent: event, agency: agency))
-                }
+                // Every valid event goes to the merge, also one whose seq is at or below the
+                // centre's pushed_seq: the centre recognises what it has by event_id. A seq
+                // alone proves nothing after the agency restored its queue from a backup and
+                // recorded new events under the seqs it had used before.
+                batch.events.append(LedgerEvent(queueEvent: event, agency: agency))
             case .failure(let reason):
                 // After a central restore the outbox is re-read from the start; lines quarantined
                 // before are already in quarantine.jsonl.
