@@ -247,6 +247,43 @@ struct SyncCrashTests {
         #expect(try QueueFiles.quarantineSummary(queue) == (try QueueFiles.quarantineSummary(referenceQueue)))
     }
 
+    // MARK: A restored queue
+
+    @Test("a queue restored from an older backup whose outbox then grows again: the new events reach the centre, the old ones are already present",
+          arguments: [true, false])
+    func restoredQueue(withOlderCheckpoint: Bool) throws {
+        let world = try SyncWorld()
+        let queue = try world.queue()
+        let outbox = OutboxScript(queue)
+        for _ in 0..<6 { try outbox.submit() }
+        let backupOutbox = QueueFiles.bytes(queue.outboxFile)
+        try world.sync(queue)
+        let backupState = QueueFiles.bytes(queue.stateFile)
+        for _ in 0..<4 { try outbox.submit() }      // seq 7...10, synced, then lost with the agency's disk
+        #expect(try world.sync(queue).pushed == 4)
+
+        // The agency restores its queue from the backup and goes on recording: seq 7... again,
+        // with new events. Without a checkpoint, as the outbox_truncated message suggests, or
+        // with the checkpoint of the backup.
+        try Data(backupOutbox).write(to: queue.outboxFile)
+        if withOlderCheckpoint {
+            try Data(backupState).write(to: queue.stateFile)
+        } else {
+            try FileManager.default.removeItem(at: queue.stateFile)
+        }
+        let restored = OutboxScript(queue, firstChild: 500)
+        restored.skipSeq(to: 6)
+        let new = try (0..<3).map { _ in try restored.submit() }
+
+        let result = try world.sync(queue)
+        #expect(result.pushed == 3, "events recorded after the restore are new, whatever their seq")
+        #expect(result.alreadyPresent == (withOlderCheckpoint ? 0 : 6))
+        #expect(try world.count("SELECT count(*) FROM cardsync.applications WHERE application_id = ANY($1::uuid[])",
+                                [.uuidArray(new)]) == 3)
+        #expect(try world.ledgerCount == 13)
+        try world.expectVerifyClean()
+    }
+
     // MARK: Pull exactly once
 
     @Test("bureau decisions appear in inbox.jsonl once each, in the centre's order, also after a crash between the inbox append and the checkpoint")
