@@ -102,6 +102,25 @@ struct SyncTests {
         try world.expectVerifyClean()
     }
 
+    @Test("an event sent again after a lost checkpoint is already present, whatever extra fields and numbers it carries")
+    func resentEventWithExtraFieldsIsAlreadyPresent() throws {
+        let world = try SyncWorld()
+        let queue = try world.queue()
+        let outbox = OutboxScript(queue)
+        let app = try outbox.submit()
+        let extra = #"{"seq": 2, "event_id": "\#(UUID().lowercased)", "application_id": "\#(app.lowercased)", "type": "documents_verified", "occurred_at": "\#(SyncFixture.at(minutes: 30).rfc3339)", "data": {"documents": ["photo"], "score": 1e3, "ratio": 0.10, "big": 12345678901234567890, "neg": -0.0, "note": "\u00e9\ud83d\ude00", "vendor": {"x": [1, 2.5, null, true]}}, "counter": "A-3"}"#
+        try outbox.appendRaw(Array(extra.utf8))
+        #expect(try world.sync(queue).pushed == 2)
+
+        try FileManager.default.removeItem(at: queue.stateFile)
+        let again = try world.sync(queue)
+        #expect(again.pushed == 0)
+        #expect(again.alreadyPresent == 2)
+        #expect(again.conflictsOpened == 0, "the same event is not an event_id_reuse conflict")
+        #expect(try world.count("SELECT count(*) FROM cardsync.conflicts") == 0)
+        try world.expectVerifyClean()
+    }
+
     // MARK: Quarantine
 
     @Test("a line that fails any rule is appended to quarantine.jsonl with its code; the lines after it still sync")
