@@ -1,0 +1,362 @@
+import ArgumentParser
+import CardCore
+import CardSync
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `cardsync conflicts list | show | resolve` (../shared/spec/cli.md, lifecycle.md "Conflicts").
+struct ConflictsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conflicts",
+        abstract: "Review and resolve conflicting records.",
+        discussion: """
+            Conflicts are detected while events are merged: duplicate applications for one child, \
+            concurrent amendments (merged automatically, listed for review), events that can never \
+            apply, events pending past the horizon, and event ids reused for different content. \
+            Identity numbers and phone numbers are always shown masked.
+            """,
+        subcommands: [List.self, Show.self, Resolve.self])
+
+    /// Times in tables: `2026-10-03 09:15` in the bureau's offset (+08:00).
+    static func shortTime(_ t: Timestamp?) -> String {
+        guard let t else { return "" }
+        return String(t.rfc3339.prefix(16)).replacingOccurrences(of: "T", with: " ")
+    }
+
+    static func shortID(_ id: UUID) -> String { String(id.lowercased.prefix(8)) }
+
+    static func failure(_ error: ConflictError) -> CommandFailure {
+        CommandFailure(error.message, hint: error.hint)
+    }
+
+    // MARK: list
+
+    enum ListFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json, csv
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List conflicts, oldest first.",
+            discussion: """
+                DATE is YYYY-MM-DD, a calendar day in Asia/Shanghai (+08:00), both ends included; an \
+                RFC 3339 timestamp with offset is used as an exact bound. CSV is RFC 4180, UTF-8 with a BOM.
+                """)
+
+        @Option(help: "open (default), resolved or all.") var status: String = "open"
+        @Option(help: "Only this kind: duplicate_application, concurrent_amendment, invalid_transition, pending_expired or event_id_reuse.")
+        var kind: String?
+        @Option(help: "Only conflicts naming this agency code.") var agency: String?
+        @Option(help: ArgumentHelp("Detected on or after this day.", valueName: "DATE")) var from: String?
+        @Option(help: ArgumentHelp("Detected on or before this day.", valueName: "DATE")) var to: String?
+        @Option(help: "Output format: text, json or csv.") var format: ListFormat = .text
+        @OptionGroup var db: DatabaseOptions
+
+        func validate() throws { _ = try filter() }
+
+        func filter() throws -> ConflictFilter {
+            guard let status = ConflictFilter.Status(rawValue: status) else {
+                throw ValidationError("--status must be open, resolved or all")
+            }
+            var filter = ConflictFilter(status: status)
+            if let kind {
+                guard let k = ConflictKind(rawValue: kind) else {
+                    throw ValidationError("--kind must be one of \(ConflictKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                filter.kind = k
+            }
+            if let agency {
+                guard Agency.isValidCode(agency) else {
+                    throw ValidationError("agency code '\(agency)' must match ^[A-Z0-9][A-Z0-9-]{1,31}$")
+                }
+                filter.agency = agency
+            }
+            if let from { filter.detectedFrom = try Self.bound(from, option: "--from", endOfDay: false) }
+            if let to { filter.detectedBefore = try Self.bound(to, option: "--to", endOfDay: true) }
+            if let a = filter.detectedFrom, let b = filter.detectedBefore, b <= a {
+                throw ValidationError("--to must not be before --from")
+            }
+            return filter
+        }
+
+        /// The instant a DATE or timestamp option stands for: the start of the day for --from,
+        /// the start of the next day for --to (so the whole day is included).
+        static func bound(_ text: String, option: String, endOfDay: Bool) throws -> Timestamp {
+            if let t = Timestamp(rfc3339: text) {
+                return endOfDay ? Timestamp(microseconds: t.microseconds + 1) : t
+            }
+            guard let day = CivilDate(iso: text) else {
+                throw ValidationError("\(option) must be a date YYYY-MM-DD (or an RFC 3339 timestamp with offset)")
+            }
+            let offset = Int64(ConflictReview.displayOffsetSeconds)
+            let days = Int64(day.dayNumber + (endOfDay ? 1 : 0))
+            return Timestamp(microseconds: (days * 86_400 - offset) * 1_000_000)
+        }
+
+        func run() throws {
+            let filter = try self.filter()
+            let review = ConflictReview(connection: try db.connect())
+            let conflicts = try review.list(filter)
+            switch format {
+            case .json:
+                print(JSONWriter.string(.object([("conflicts", .array(conflicts.map(\.listJSON)))]), pretty: true))
+            case .csv:
+                FileHandle.standardOutput.write(Data(Self.csv(conflicts).utf8))
+            case .text:
+                guard !conflicts.isEmpty else {
+                    print(filter.status == .all ? "No conflicts." : "No \(filter.status.rawValue) conflicts.")
+                    return
+                }
+                let table = TextTable(
+                    headers: ["ID", "KIND", "STATUS", "DETECTED", "AGENCIES", "APPLICATIONS", "OUTCOME", "SUMMARY"],
+                    rows: conflicts.map { c in
+                        [String(c.id), c.kind.rawValue, c.status.rawValue, ConflictsCommand.shortTime(c.detectedAt),
+                         c.agencyCodes.joined(separator: ", "),
+                         c.applicationIDs.map(ConflictsCommand.shortID).joined(separator: ", "),
+                         c.outcome?.rawValue ?? "", c.summary]
+                    },
+                    rightAligned: [0])
+                print(table.render())
+                let plural = conflicts.count == 1 ? "conflict" : "conflicts"
+                print("\n\(conflicts.count) \(plural). cardsync conflicts show ID shows one in full.")
+            }
+        }
+
+        static let csvHeader = ["conflict_id", "kind", "status", "detected_at", "agency_codes", "application_ids",
+                                "outcome", "resolved_at", "resolved_by", "note", "summary"]
+
+        /// RFC 4180: CRLF line ends, fields quoted when they hold a comma, quote or line break;
+        /// UTF-8 with a byte order mark so spreadsheet programs read Chinese text correctly.
+        static func csv(_ conflicts: [ConflictRecord]) -> String {
+            var out = "\u{FEFF}" + csvHeader.map(csvField).joined(separator: ",") + "\r\n"
+            for c in conflicts {
+                let fields = [
+                    String(c.id), c.kind.rawValue, c.status.rawValue, c.detectedAt.rfc3339,
+                    c.agencyCodes.joined(separator: " "), c.applicationIDs.map(\.lowercased).joined(separator: " "),
+                    c.outcome?.rawValue ?? "", c.resolvedAt?.rfc3339 ?? "", c.resolvedBy ?? "", c.note ?? "", c.summary,
+                ]
+                out += fields.map(csvField).joined(separator: ",") + "\r\n"
+            }
+            return out
+        }
+
+        static func csvField(_ s: String) -> String {
+            guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
+            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+    }
+
+    // MARK: show
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show one conflict: its applications side by side, the events involved, what was applied and what not.")
+
+        @Argument(help: "Conflict id.") var id: Int64
+        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var db: DatabaseOptions
+
+        func run() throws {
+            let review = ConflictReview(connection: try db.connect())
+            let detail: ConflictDetail
+            do {
+                detail = try review.show(id)
+            } catch let error as ConflictError {
+                throw ConflictsCommand.failure(error)
+            }
+            if json {
+                print(JSONWriter.string(detail.json, pretty: true))
+            } else {
+                print(Self.text(detail))
+            }
+        }
+
+        static func text(_ d: ConflictDetail) -> String {
+            let c = d.conflict
+            var out: [String] = []
+            out.append("Conflict \(c.id): \(c.kind.rawValue), \(c.status.rawValue)")
+            var facts: [(String, String)] = [
+                ("Detected", c.detectedAt.rfc3339),
+                ("Agencies", c.agencyCodes.joined(separator: ", ")),
+            ]
+            if c.status == .resolved {
+                facts.append(("Resolved", "\(c.outcome?.rawValue ?? "?") on \(c.resolvedAt?.rfc3339 ?? "?") by \(c.resolvedBy ?? "?")"))
+                if let note = c.note { facts.append(("Note", note)) }
+            }
+            out += facts.map { "  \(($0.0 + ":").padding(toLength: 10, withPad: " ", startingAt: 0)) \($0.1)" }
+
+            out.append("")
+            out.append("What happened")
+            out += d.findings.map { "  - " + $0 }
+
+            if !d.applications.isEmpty {
+                out.append("")
+                out.append("Applications")
+                out.append(indent(applicationsTable(d).render()))
+            }
+            if !d.fields.isEmpty {
+                out.append("")
+                out.append("Fields merged (both values of each field)")
+                let table = TextTable(
+                    headers: ["FIELD", "APPLIED", "NOT APPLIED", "NOW", "WINNER"],
+                    rows: d.fields.map { f in
+                        [f.path, ConflictDetail.text(f.appliedValue), ConflictDetail.text(f.losingValue),
+                         ConflictDetail.text(f.currentValue), f.winner == "this_event" ? "later amendment" : "earlier change"]
+                    })
+                out.append(indent(table.render()))
+            }
+            if !d.events.isEmpty {
+                out.append("")
+                out.append("Events involved")
+                out.append(indent(eventsTable(d.events).render()))
+            }
+            if !d.history.isEmpty {
+                out.append("")
+                out.append("Conflict events sent to agencies")
+                out.append(indent(eventsTable(d.history).render()))
+            }
+            out.append("")
+            if d.decisions.isEmpty {
+                out.append("Nothing left to decide.")
+            } else {
+                if c.awaitsReview { out.append("Merged automatically; a reviewer may decide once:") } else { out.append("To resolve:") }
+                out += d.decisions.map { "  cardsync conflicts resolve \(c.id) \($0) [--note TEXT]" }
+            }
+            return out.joined(separator: "\n")
+        }
+
+        static func applicationsTable(_ d: ConflictDetail) -> TextTable {
+            let apps = d.applications
+            let headers = ["FIELD"] + apps.enumerated().map { i, a in (a.role ?? "application \(i + 1)").uppercased() }
+            var rows: [[String]] = [
+                ["application"] + apps.map { $0.applicationID.lowercased },
+                ["agency"] + apps.map { $0.owningAgency ?? "(not received centrally)" },
+                ["status"] + apps.map { a in
+                    guard let s = a.status else { return "" }
+                    if s == .onHold, let back = a.heldStatus { return "on_hold (returns to \(back.rawValue))" }
+                    return s.rawValue
+                },
+                ["version"] + apps.map { $0.version.map(String.init) ?? "" },
+                ["submitted at"] + apps.map { ConflictsCommand.shortTime($0.submittedAt) },
+            ]
+            if apps.contains(where: { $0.cardNumber != nil }) {
+                rows.append(["card number"] + apps.map { $0.cardNumber ?? "" })
+            }
+            if apps.contains(where: \.known) {
+                for path in ConflictDetail.formPaths {
+                    let values = apps.map { $0.formText(path) }
+                    // Mark the rows where the applications differ.
+                    let differs = apps.count > 1 && Set(values).count > 1
+                    rows.append([path + (differs ? " *" : "")] + values)
+                }
+            }
+            return TextTable(headers: headers, rows: rows)
+        }
+
+        static func eventsTable(_ events: [ConflictDetail.Event]) -> TextTable {
+            TextTable(
+                headers: ["LEDGER", "TYPE", "AGENCY", "SEQ", "OCCURRED", "OUTCOME", "APPLICATION", "STATUS"],
+                rows: events.map { e in
+                    [e.ledgerID.map(String.init) ?? "-", e.type, e.agencyCode ?? (e.type.hasPrefix("conflict_") ? "system" : "bureau"),
+                     e.seq.map(String.init) ?? "", ConflictsCommand.shortTime(e.occurredAt), e.outcome,
+                     ConflictsCommand.shortID(e.applicationID), e.data["status"]?.stringValue ?? ""]
+                },
+                rightAligned: [0, 3])
+        }
+
+        static func indent(_ text: String) -> String {
+            text.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n")
+        }
+    }
+
+    // MARK: resolve
+
+    struct Resolve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Resolve a conflict with exactly one decision.",
+            discussion: """
+                --keep APP resolves a duplicate_application: APP returns to (or stays in) its status, \
+                the other application becomes withdrawn. --accept and --apply-other resolve a \
+                concurrent_amendment: keep the automatic merge, or apply the values that lost it. \
+                --dismiss resolves invalid_transition, pending_expired and event_id_reuse: the event \
+                stays unapplied (a pending event still applies if its prerequisite arrives).
+
+                Each agency owning an application involved receives a conflict_resolved line in its \
+                inbox on its next sync. A conflict is decided once; an automatic merge may be reviewed once.
+                """)
+
+        @Argument(help: "Conflict id.") var id: Int64
+        @Option(help: ArgumentHelp("Keep this application (duplicate_application).", valueName: "APP")) var keep: String?
+        @Flag(help: "Keep the automatic merge (concurrent_amendment).") var accept = false
+        @Flag(help: "Apply the losing values (concurrent_amendment).") var applyOther = false
+        @Flag(help: "Leave the event unapplied (invalid_transition, pending_expired, event_id_reuse).") var dismiss = false
+        @Option(help: "Why: kept with the conflict.") var note: String?
+        @Option(help: "Who decided (default: the operating system user).") var by: String?
+        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var db: DatabaseOptions
+
+        func validate() throws {
+            let chosen = [keep != nil, accept, applyOther, dismiss].filter { $0 }.count
+            guard chosen == 1 else {
+                throw ValidationError(chosen == 0
+                    ? "choose a decision: --keep APP, --accept, --apply-other or --dismiss"
+                    : "choose exactly one decision of --keep APP, --accept, --apply-other and --dismiss")
+            }
+            if let keep, UUID(uuidString: keep) == nil {
+                throw ValidationError("--keep '\(keep)' is not an application id (a UUID)")
+            }
+            if let by, by.trimmingCharacters(in: .whitespaces).isEmpty {
+                throw ValidationError("--by must not be empty")
+            }
+        }
+
+        var decision: ConflictDecision {
+            if let keep, let id = UUID(uuidString: keep) { return .keep(id) }
+            if accept { return .accept }
+            if applyOther { return .applyOther }
+            return .dismiss
+        }
+
+        func run() throws {
+            let resolver = ConflictResolver(connection: try db.connect())
+            let resolution: ConflictResolution
+            do {
+                resolution = try resolver.resolve(id, decision: decision, by: by ?? Self.operatingSystemUser(), note: note)
+            } catch let error as ConflictError {
+                throw ConflictsCommand.failure(error)
+            }
+            if json {
+                print(JSONWriter.string(resolution.json, pretty: true))
+                return
+            }
+            print("Conflict \(resolution.conflictID) (\(resolution.kind.rawValue)) resolved: \(resolution.outcome.rawValue), by \(resolution.resolvedBy) on \(resolution.resolvedAt.rfc3339).")
+            for change in resolution.changes {
+                let agency = change.owningAgency ?? "not received centrally"
+                let before = change.statusBefore?.rawValue ?? "-"
+                let after = change.statusAfter?.rawValue ?? "-"
+                let what = before == after ? "stays \(after)" : "\(before) → \(after)"
+                print("  \(change.applicationID.lowercased) (\(agency)): \(what)")
+            }
+            print("The agencies involved receive a conflict_resolved line in their inbox on their next sync.")
+        }
+
+        /// `USER`, `LOGNAME`, the password database entry of the effective user, then `getlogin()`.
+        static func operatingSystemUser() -> String {
+            let env = ProcessInfo.processInfo.environment
+            for key in ["USER", "LOGNAME"] {
+                if let name = env[key], !name.isEmpty { return name }
+            }
+            if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name {
+                let text = String(cString: name)
+                if !text.isEmpty { return text }
+            }
+            if let login = getlogin() {
+                let text = String(cString: login)
+                if !text.isEmpty { return text }
+            }
+            return "uid \(geteuid())"
+        }
+    }
+}
