@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The `cardsync` command: agency queues, sync with the bureau's central database, conflicts,
 /// reports. See ../shared/spec/cli.md for the contract.
@@ -28,6 +31,8 @@ struct Cardsync: ParsableCommand {
     )
 
     static func main() {
+        // Few malloc arenas: sync's worker threads otherwise each keep freed batch memory.
+        _ = glibcMallopt(glibcArenaMax, 2)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             let level = ProcessInfo.processInfo.environment["CARDSYNC_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
@@ -42,3 +47,7 @@ struct Cardsync: ParsableCommand {
         }
     }
 }
+
+/// glibc's `mallopt` (malloc.h is not part of the Glibc module); M_ARENA_MAX is -8.
+@_silgen_name("mallopt") private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+private let glibcArenaMax: Int32 = -8

@@ -19,6 +19,15 @@ struct ChildProcess {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
+    /// `VmHWM` of a running process, in KiB.
+    static func highWaterMarkKiB(_ pid: pid_t) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        }
+        return nil
+    }
+
     /// Runs `cardsync ARGS...`; stdout is captured to a temporary file, stderr passes through.
     static func runCardsync(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("cardsync-child-\(getpid())-\(UUID().uuidString)")
@@ -45,16 +54,24 @@ struct ChildProcess {
         let rc = posix_spawn(&pid, selfPath, &actions, nil, &cArgs, &cEnv)
         close(fd)
         guard rc == 0 else { throw CommandFailure("cannot start \(selfPath): \(String(cString: strerror(rc)))") }
+        // Peak memory is read from the child's own /proc status (VmHWM) while it runs: the
+        // kernel's ru_maxrss for a spawned child also counts the parent's memory at spawn time.
         var status: Int32 = 0
-        var usage = rusage()
-        while wait4(pid, &status, 0, &usage) < 0 {
-            guard errno == EINTR else { throw CommandFailure("waiting for the child failed: \(String(cString: strerror(errno)))") }
+        var peakKiB = 0
+        while true {
+            if let hwm = Self.highWaterMarkKiB(pid) { peakKiB = max(peakKiB, hwm) }
+            let done = waitpid(pid, &status, WNOHANG)
+            if done == pid { break }
+            if done < 0 && errno != EINTR {
+                throw CommandFailure("waiting for the child failed: \(String(cString: strerror(errno)))")
+            }
+            usleep(20_000)
         }
         let elapsed = ContinuousClock.now - started
         let (s, atto) = elapsed.components
         let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Outcome(status: exitStatus, seconds: Double(s) + Double(atto) / 1e18,
-                       maxRSSBytes: Int(usage.ru_maxrss) * 1024,
+                       maxRSSBytes: peakKiB * 1024,
                        stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "")
     }
 }

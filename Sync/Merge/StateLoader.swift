@@ -26,7 +26,9 @@ enum StateLoader {
         let rows = try connection.query("""
             SELECT \(applicationColumns) FROM cardsync.applications
             WHERE application_id = ANY($1::uuid[])
-               OR (closed_at IS NULL AND child_id_number = ANY($2::text[]))
+               OR (status IN ('submitted', 'returned', 'approved', 'produced', 'dispatched')
+                   AND child_id_number = ANY($2::text[]))
+               OR (status = 'on_hold' AND child_id_number = ANY($2::text[]))
             """, [.uuidArray(ids), .textArray(children)])
         for row in rows { store.put(try decodeApplication(row)) }
         let known = Array(Set(ids).union(pendingOf).union(store.applications.keys))

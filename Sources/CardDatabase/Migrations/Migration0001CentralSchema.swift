@@ -108,10 +108,12 @@ CREATE TABLE cardsync.applications (
     CHECK (status NOT IN ('produced', 'dispatched', 'issued') OR card_number IS NOT NULL),
     CHECK (status <> 'issued' OR issued_by IS NOT NULL)
 );
-CREATE INDEX applications_open_by_child ON cardsync.applications (child_id_number)
-    WHERE closed_at IS NULL;
+-- A child's open applications are its active one (at most one, enforced here) and any on hold;
+-- the duplicate rule finds them through these two indexes.
 CREATE UNIQUE INDEX applications_one_active_per_child ON cardsync.applications (child_id_number)
     WHERE status IN ('submitted', 'returned', 'approved', 'produced', 'dispatched');
+CREATE INDEX applications_on_hold_by_child ON cardsync.applications (child_id_number)
+    WHERE status = 'on_hold';
 CREATE INDEX applications_owner_submitted ON cardsync.applications (owning_agency, submitted_at);
 CREATE INDEX applications_submitted ON cardsync.applications (submitted_at);
 CREATE INDEX applications_closed ON cardsync.applications (closed_at) WHERE closed_at IS NOT NULL;
