@@ -19,11 +19,16 @@ struct ConflictsCommand: ParsableCommand {
             """,
         subcommands: [List.self, Show.self, Resolve.self])
 
-    /// Times in tables: `2026-10-03 09:15` in the bureau's offset (+08:00).
+    /// Times in tables: `2026-10-03 09:15` in the bureau's offset (+08:00), whatever offset
+    /// the event was written with.
     static func shortTime(_ t: Timestamp?) -> String {
         guard let t else { return "" }
-        return String(t.rfc3339.prefix(16)).replacingOccurrences(of: "T", with: " ")
+        return String(t.format(offsetSeconds: ConflictReview.displayOffsetSeconds).prefix(16))
+            .replacingOccurrences(of: "T", with: " ")
     }
+
+    /// `2026-10-03T09:15:27+08:00`: whole seconds in the bureau's offset.
+    static func time(_ t: Timestamp?) -> String { ConflictReview.readable(t) }
 
     static func shortID(_ id: UUID) -> String { String(id.lowercased.prefix(8)) }
 
@@ -178,11 +183,11 @@ struct ConflictsCommand: ParsableCommand {
             var out: [String] = []
             out.append("Conflict \(c.id): \(c.kind.rawValue), \(c.status.rawValue)")
             var facts: [(String, String)] = [
-                ("Detected", c.detectedAt.rfc3339),
+                ("Detected", ConflictsCommand.time(c.detectedAt)),
                 ("Agencies", c.agencyCodes.joined(separator: ", ")),
             ]
             if c.status == .resolved {
-                facts.append(("Resolved", "\(c.outcome?.rawValue ?? "?") on \(c.resolvedAt?.rfc3339 ?? "?") by \(c.resolvedBy ?? "?")"))
+                facts.append(("Resolved", "\(c.outcome?.rawValue ?? "?") on \(ConflictsCommand.time(c.resolvedAt)) by \(c.resolvedBy ?? "?")"))
                 if let note = c.note { facts.append(("Note", note)) }
             }
             out += facts.map { "  \(($0.0 + ":").padding(toLength: 10, withPad: " ", startingAt: 0)) \($0.1)" }
@@ -203,7 +208,8 @@ struct ConflictsCommand: ParsableCommand {
                     headers: ["FIELD", "APPLIED", "NOT APPLIED", "NOW", "WINNER"],
                     rows: d.fields.map { f in
                         [f.path, ConflictDetail.text(f.appliedValue), ConflictDetail.text(f.losingValue),
-                         ConflictDetail.text(f.currentValue), f.winner == "this_event" ? "later amendment" : "earlier change"]
+                         ConflictDetail.text(f.currentValue),
+                         f.winner == "this_event" ? "late-arriving amendment" : "change already applied"]
                     })
                 out.append(indent(table.render()))
             }
@@ -331,7 +337,7 @@ struct ConflictsCommand: ParsableCommand {
                 print(JSONWriter.string(resolution.json, pretty: true))
                 return
             }
-            print("Conflict \(resolution.conflictID) (\(resolution.kind.rawValue)) resolved: \(resolution.outcome.rawValue), by \(resolution.resolvedBy) on \(resolution.resolvedAt.rfc3339).")
+            print("Conflict \(resolution.conflictID) (\(resolution.kind.rawValue)) resolved: \(resolution.outcome.rawValue), by \(resolution.resolvedBy) on \(ConflictsCommand.time(resolution.resolvedAt)).")
             for change in resolution.changes {
                 let agency = change.owningAgency ?? "not received centrally"
                 let before = change.statusBefore?.rawValue ?? "-"

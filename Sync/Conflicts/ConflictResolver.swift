@@ -204,7 +204,7 @@ public struct ConflictResolver {
     /// decided, every other resolution as final.
     static func checkOpen(_ c: ConflictRecord) throws {
         guard c.isSettled else { return }
-        let when = c.resolvedAt?.rfc3339 ?? "?"
+        let when = ConflictReview.readable(c.resolvedAt)
         let outcome = c.outcome.map { " (\($0.rawValue))" } ?? ""
         throw ConflictError(
             .alreadyResolved,

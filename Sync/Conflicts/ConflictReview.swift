@@ -16,6 +16,12 @@ public struct ConflictReview {
         Timestamp(microseconds: microseconds, offsetSeconds: displayOffsetSeconds)
     }
 
+    /// `2026-10-03T09:15:27+08:00`: whole seconds in the display offset, for messages.
+    public static func readable(_ t: Timestamp?) -> String {
+        guard let t else { return "?" }
+        return Timestamp(microseconds: t.microseconds - t.microseconds % 1_000_000).format(offsetSeconds: displayOffsetSeconds)
+    }
+
     // MARK: List
 
     static let listSQL = """
@@ -180,8 +186,12 @@ public struct ConflictReview {
             let arrival = c.detail["version_at_arrival"]?.intValue.map(String.init) ?? "?"
             lines.append("An amendment based on version \(base) arrived when the application was at version \(arrival).")
             for f in d.fields {
-                let winner = f.winner == "this_event" ? "the late-arriving amendment occurred later" : "the earlier change occurred later"
-                lines.append("\(f.path): applied \(ConflictDetail.text(f.appliedValue)) (\(winner)); not applied \(ConflictDetail.text(f.losingValue)).")
+                let applied = ConflictDetail.text(f.appliedValue), losing = ConflictDetail.text(f.losingValue)
+                if f.winner == "this_event" {
+                    lines.append("\(f.path): applied \(applied) from the late-arriving amendment, which occurred later; not applied \(losing).")
+                } else {
+                    lines.append("\(f.path): kept \(applied), changed after the late-arriving amendment occurred; not applied \(losing) from that amendment.")
+                }
             }
         case .invalidTransition:
             let type = c.detail["event_type"]?.stringValue ?? "?"
@@ -212,7 +222,7 @@ public struct ConflictReview {
             lines.append("A second event with the same event_id (\(type)\(agency)\(seq)) has different content and was not applied.")
         }
         if c.status == .resolved, let outcome = c.outcome {
-            let when = c.resolvedAt?.rfc3339 ?? "?"
+            let when = readable(c.resolvedAt)
             lines.append("Resolved \(outcome.rawValue) on \(when) by \(c.resolvedBy ?? "?")\(c.note.map { ": \($0)" } ?? "").")
         }
         return lines

@@ -13,12 +13,14 @@ import TestSupport
 /// A fresh, migrated central database and a private directory of agency queues.
 final class ConflictWorld: @unchecked Sendable {
     // @unchecked: used from one test at a time.
+    let uri: String
     let db: Connection
     let directory: TemporaryDirectory
     private var lastSeq: [String: Int64] = [:]
 
     init() throws {
-        db = try TestDatabase.connect()
+        uri = try TestDatabase.freshDatabase()
+        db = try Connection(conninfo: uri)
         _ = try Migrator(connection: db).migrate()
         directory = try TemporaryDirectory(prefix: "cardsync-conflicts")
     }
@@ -116,6 +118,11 @@ final class ConflictWorld: @unchecked Sendable {
             Issue.record("unexpected error: \(error)")
             return nil
         }
+    }
+
+    /// Runs `cardsync conflicts ARGUMENTS --database URI` (the real executable).
+    func cli(_ arguments: [String]) throws -> CardsyncCLI.Output {
+        try CardsyncCLI.run(["conflicts"] + arguments + ["--database", uri], scratch: directory.url)
     }
 
     /// `db verify`: the projection equals the fold of the ledger.

@@ -511,3 +511,94 @@ struct ConflictScenarioTests {
         #expect(masked.contains("A12345678") && masked.contains("430102000123"))
     }
 }
+
+@Suite("Conflicts: the cardsync conflicts command")
+struct ConflictsCommandTests {
+    typealias F = ConflictFixture
+
+    /// Two agencies, one child: an open duplicate_application conflict.
+    func duplicateWorld() throws -> (ConflictWorld, ConflictRecord, held: UUID) {
+        let world = try ConflictWorld()
+        let a = try world.queue(F.agencyA), b = try world.queue(F.agencyB)
+        let held = UUID()
+        try world.record(a, "submitted", app: UUID(), at: F.ago(hours: 10), data: F.submitted())
+        try world.record(b, "submitted", app: held, at: F.ago(hours: 5), data: F.submitted(phone: F.otherPhone))
+        try world.sync(a)
+        try world.sync(b)
+        return (world, try world.conflict(.duplicateApplication), held)
+    }
+
+    @Test("conflicts show, as text and as JSON, never prints a full identity number or phone number")
+    func showMasks() throws {
+        let (world, conflict, held) = try duplicateWorld()
+        for arguments in [["show", String(conflict.id)], ["show", String(conflict.id), "--json"]] {
+            let out = try world.cli(arguments)
+            #expect(out.status == 0, "\(out.stderr)")
+            for secret in [F.child.text, F.guardian.text, F.phone, F.otherPhone] {
+                #expect(!out.stdout.contains(secret), "\(arguments) prints \(secret)")
+            }
+            #expect(out.stdout.contains(F.child.masked))
+            #expect(out.stdout.contains(PhoneNumber.masked(F.otherPhone)))
+            #expect(out.stdout.contains(held.lowercased))
+        }
+        let json = try JSONParser.parse(try world.cli(["show", String(conflict.id), "--json"]).stdout)
+        #expect(json["conflict_id"]?.intValue == conflict.id)
+        #expect(json["applications"]?.arrayValue?.count == 2)
+    }
+
+    @Test("conflicts list prints a table, one JSON document, or RFC 4180 CSV with a header and a UTF-8 BOM")
+    func listFormats() throws {
+        let (world, conflict, _) = try duplicateWorld()
+        let text = try world.cli(["list"])
+        #expect(text.status == 0)
+        #expect(text.stdout.hasPrefix("ID  KIND"))
+        #expect(text.stdout.contains("duplicate_application"))
+
+        let json = try world.cli(["list", "--status", "all", "--format", "json"])
+        let parsed = try JSONParser.parse(json.stdout)
+        #expect(parsed["conflicts"]?.arrayValue?.first?["conflict_id"]?.intValue == conflict.id)
+
+        let csv = try world.cli(["list", "--format", "csv", "--agency", F.agencyB])
+        #expect(csv.stdout.hasPrefix("\u{FEFF}conflict_id,kind,status,detected_at,"))
+        let lines = csv.stdout.components(separatedBy: "\r\n")
+        #expect(lines.count == 3 && lines[2].isEmpty)
+        #expect(lines[1].hasPrefix("\(conflict.id),duplicate_application,open,"))
+        #expect(lines[1].hasSuffix("\"kept \(String(conflict.applicationIDs[0].lowercased.prefix(8))), held \(String(conflict.applicationIDs[1].lowercased.prefix(8))): the earlier occurred_at stays\""))
+
+        let none = try world.cli(["list", "--from", "2020-01-01", "--to", "2020-01-31"])
+        #expect(none.stdout.hasPrefix("No open conflicts."))
+        #expect(try world.cli(["list", "--kind", "nonsense"]).status == 64)
+    }
+
+    @Test("conflicts resolve takes exactly one decision; a second resolution exits 1 and says who resolved it")
+    func resolveCommand() throws {
+        let (world, conflict, held) = try duplicateWorld()
+        #expect(try world.cli(["resolve", String(conflict.id)]).status == 64)
+        #expect(try world.cli(["resolve", String(conflict.id), "--accept", "--dismiss"]).status == 64)
+        let wrongKind = try world.cli(["resolve", String(conflict.id), "--dismiss"])
+        #expect(wrongKind.status == 1)
+        #expect(wrongKind.stderr.contains("duplicate_application"))
+
+        let done = try world.cli(["resolve", String(conflict.id), "--keep", held.lowercased, "--by", "reviewer.li", "--note", "家长选择岳麓区"])
+        #expect(done.status == 0, "\(done.stderr)")
+        #expect(done.stdout.contains("on_hold → submitted"))
+        let again = try world.cli(["resolve", String(conflict.id), "--keep", held.lowercased])
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("was already resolved on"))
+        #expect(again.stderr.contains("by reviewer.li"))
+        #expect(try world.conflict(.duplicateApplication).note == "家长选择岳麓区")
+        try world.expectProjectionIsAFoldOfTheLedger()
+    }
+
+    @Test("--by defaults to the operating system user")
+    func resolvedByDefaultsToTheUser() throws {
+        let (world, conflict, held) = try duplicateWorld()
+        let done = try world.cli(["resolve", String(conflict.id), "--keep", held.lowercased, "--json"])
+        #expect(done.status == 0, "\(done.stderr)")
+        let expected = ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 }
+        let resolvedBy = try world.conflict(.duplicateApplication).resolvedBy
+        #expect(resolvedBy?.isEmpty == false)
+        if let expected { #expect(resolvedBy == expected) }
+        #expect(try JSONParser.parse(done.stdout)["resolved_by"]?.stringValue == resolvedBy)
+    }
+}
