@@ -60,6 +60,10 @@ public struct LifecycleEngine {
                     // A resolution for an application the centre never received (event id reuse):
                     // nothing to change; tell the agencies the conflict names.
                     setOutcome(event.ledgerID, .applied)
+                    // The inbox line names a status; the centre has none for this application.
+                    var data = event.data.objectValue ?? [:]
+                    data["status"] = .null
+                    replaceData(of: event.ledgerID, with: .object(data))
                     for agency in event.data["agency_codes"]?.arrayValue?.compactMap(\.stringValue) ?? [] {
                         effects.deliveries.append((agency, event.ledgerID))
                     }
