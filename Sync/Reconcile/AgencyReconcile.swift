@@ -77,20 +77,41 @@ public final class AgencyReconcile {
             return result
         }
         let now = options.clock()
-        let local = try LocalHoldings.read(queue, checkpoint: checkpoint, bucketCount: options.bucketCount, now: now,
-                                           batchSize: options.batchSize)
+        // The queue is read on another thread while the centre computes its totals.
+        let reading = LocalRead()
+        let (queue, bucketCount, batchSize, snapshot) = (queue, options.bucketCount, options.batchSize, checkpoint)
+        Thread {
+            reading.result = Result {
+                try LocalHoldings.read(queue, checkpoint: snapshot, bucketCount: bucketCount, now: now, batchSize: batchSize)
+            }
+            reading.done.signal()
+        }.start()
+        let central: CentralSyncState
+        let totals: (events: BucketDigest, decisions: BucketDigest)
+        do {
+            central = try CentralSyncState.load(agency: agency.code, on: connection)
+            totals = try centralTotals(agency.code, bytes: &result.bytesReceived)
+        } catch {
+            reading.done.wait()
+            throw error
+        }
+        logger.debug("central totals", metadata: ["agency": "\(agency.code)", "ms": "\(Self.ms(since: started))"])
+        reading.done.wait()
+        let local = try reading.result!.get()
+        logger.debug("read the queue", metadata: ["agency": "\(agency.code)", "ms": "\(Self.ms(since: started))"])
         result.agencyEvents = local.events.count
         result.agencyDecisions = local.decisions.count
-        let central = try CentralSyncState.load(agency: agency.code, on: connection)
 
-        try compareEvents(agency.code, local: local, checkpoint: checkpoint, result: &result)
-        let decisions = try compareDecisions(agency.code, local: local, checkpoint: checkpoint, central: central)
+        try compareEvents(agency.code, local: local, checkpoint: checkpoint, total: totals.events, result: &result)
+        let decisions = try compareDecisions(agency.code, local: local, checkpoint: checkpoint, central: central,
+                                             total: totals.decisions)
         result.decisionsMissingAtAgency = decisions.missing
         result.decisionsUnknownCentrally = decisions.unknown
         result.decisionsNotYetPulled = decisions.notYetPulled
         result.centralDecisions = decisions.centralCount
         result.bytesReceived += decisions.bytes
         result.differingBuckets += decisions.differingBuckets
+        logger.debug("compared", metadata: ["agency": "\(agency.code)", "ms": "\(Self.ms(since: started))"])
 
         if options.repair {
             try AgencyRegistry(connection: connection).ensureRegistered(agency)
@@ -115,17 +136,45 @@ public final class AgencyReconcile {
 
     private var mask: PostgresValue { .int64(Int64(options.bucketCount - 1)) }
 
+    /// The digests of the agency's whole sets of events and decisions, from one snapshot.
+    private func centralTotals(_ code: String, bytes: inout Int) throws -> (events: BucketDigest, decisions: BucketDigest) {
+        var received = 0
+        let totals = try connection.withTransaction(isolation: .repeatableRead) { conn in
+            func total(_ sql: String) throws -> BucketDigest {
+                let rows = try conn.query(sql, [.text(code)])
+                received += Self.wireBytes(rows)
+                guard let row = rows.first else { return BucketDigest() }
+                return BucketDigest(count: try row.decode(Int64.self, column: "n"), xor: try row.decode(Int64.self, column: "x"))
+            }
+            return (events: try total(ReconcileSQL.eventTotal), decisions: try total(ReconcileSQL.decisionTotal))
+        }
+        bytes += received
+        return totals
+    }
+
+    /// The queue read on another thread.
+    private final class LocalRead: @unchecked Sendable {
+        // @unchecked: `result` is written once before `done` is signalled and read after waiting on it.
+        var result: Result<LocalHoldings, Error>?
+        let done = DispatchSemaphore(value: 0)
+    }
+
     // MARK: Events
 
-    private func compareEvents(_ code: String, local: LocalHoldings, checkpoint: SyncCheckpoint,
+    private func compareEvents(_ code: String, local: LocalHoldings, checkpoint: SyncCheckpoint, total: BucketDigest,
                                result: inout AgencyReconcileResult) throws {
+        let localDigest = local.events.digest
+        if localDigest.total == total {
+            result.centralEvents = Int(total.count)
+            return
+        }
         var bytes = 0
         try connection.withTransaction(isolation: .repeatableRead) { conn in
             let rows = try conn.query(ReconcileSQL.eventDigest, [.text(code), mask])
             bytes += Self.wireBytes(rows)
             let centralDigest = try Self.digest(rows, bucketCount: options.bucketCount)
             result.centralEvents = Int(centralDigest.totalCount)
-            let differing = local.events.digest.differingBuckets(centralDigest)
+            let differing = localDigest.differingBuckets(centralDigest)
             result.differingBuckets += differing.count
             guard !differing.isEmpty else { return }
 
@@ -174,14 +223,20 @@ public final class AgencyReconcile {
     }
 
     private func compareDecisions(_ code: String, local: LocalHoldings, checkpoint: SyncCheckpoint,
-                                  central: CentralSyncState, fetchRows: Bool = false) throws -> DecisionComparison {
+                                  central: CentralSyncState, total: BucketDigest? = nil,
+                                  fetchRows: Bool = false) throws -> DecisionComparison {
         var out = DecisionComparison()
+        let localDigest = local.decisions.digest
+        if let total, localDigest.total == total {
+            out.centralCount = Int(total.count)
+            return out
+        }
         try connection.withTransaction(isolation: .repeatableRead) { conn in
             let rows = try conn.query(ReconcileSQL.decisionDigest, [.text(code), mask])
             out.bytes += Self.wireBytes(rows)
             let centralDigest = try Self.digest(rows, bucketCount: options.bucketCount)
             out.centralCount = Int(centralDigest.totalCount)
-            let differing = local.decisions.digest.differingBuckets(centralDigest)
+            let differing = localDigest.differingBuckets(centralDigest)
             out.differingBuckets = differing.count
             guard !differing.isEmpty else { return }
 
@@ -278,6 +333,8 @@ public final class AgencyReconcile {
     }
 
     // MARK: Helpers
+
+    static func ms(since start: ContinuousClock.Instant) -> Int { Int((ContinuousClock.now - start).seconds * 1000) }
 
     static func digest(_ rows: QueryResult, bucketCount: Int) throws -> EventIDDigest {
         var d = EventIDDigest(bucketCount: bucketCount)

@@ -10,11 +10,7 @@ public struct EventIDKey: Sendable, Hashable {
     public var hash: Int64
 
     public init(_ id: UUID, bucketCount: Int) {
-        let digest = MD5.digest(id.uuidSendBytes)
-        var b: UInt32 = 0
-        for i in 0..<4 { b = b << 8 | UInt32(digest[i]) }
-        var h: UInt64 = 0
-        for i in 4..<12 { h = h << 8 | UInt64(digest[i]) }
+        let (b, h) = MD5.uuidPrefix(id.uuid)
         bucket = Int(b & UInt32(bucketCount - 1))
         hash = Int64(bitPattern: h)
     }
@@ -54,6 +50,14 @@ public struct EventIDDigest: Sendable, Equatable {
     }
 
     public var totalCount: Int64 { buckets.values.reduce(0) { $0 + $1.count } }
+
+    /// The digest of the whole set (the buckets' counts added, their hashes XORed).
+    public var total: BucketDigest {
+        buckets.values.reduce(into: BucketDigest()) { t, d in
+            t.count += d.count
+            t.xor ^= d.xor
+        }
+    }
 
     /// Buckets whose digests differ between the two sets, ascending.
     public func differingBuckets(_ other: EventIDDigest) -> [Int] {
@@ -99,13 +103,5 @@ struct KeyedIDSet<Info> {
 
     func entries(inBuckets buckets: Set<Int>) -> [Entry] {
         entries.filter { buckets.contains($0.key.bucket) }
-    }
-}
-
-extension UUID {
-    /// The 16 bytes, in the order PostgreSQL's `uuid_send` writes them.
-    var uuidSendBytes: [UInt8] {
-        let u = uuid
-        return [u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7, u.8, u.9, u.10, u.11, u.12, u.13, u.14, u.15]
     }
 }

@@ -44,17 +44,110 @@ struct LocalHoldings {
             }
         } lines: { holdings.outboxLines = $0 }
 
-        let inbox = try InboxReader(url: queue.inboxFile)
-        reading: while true {
-            let batch = try inbox.nextBatch(maxLines: batchSize)
-            if batch.isEmpty { break }
-            for line in batch {
-                if line.endOffset > checkpoint.inboxSize { break reading }
-                let e = line.entry
-                holdings.decisions.insert(e.eventID, info: InboxInfo(ledgerID: e.ledgerID, applicationID: e.applicationID, type: e.type))
-            }
+        try readInbox(queue, upTo: checkpoint.inboxSize, batchSize: batchSize) { id, info in
+            holdings.decisions.insert(id, info: info)
         }
         return holdings
+    }
+
+    /// Calls `body` with the event id and details of each inbox entry in the first `size` bytes.
+    ///
+    /// Sync writes every entry as `{"ledger_id":N,"event_id":"…","application_id":"…","type":"…",…`
+    /// (InboxLine), so those four fields are read at their places without parsing the rest;
+    /// an entry spelled any other way goes through the full parser (and a line that is not an
+    /// entry at all is the same `.badInbox` error InboxReader gives).
+    static func readInbox(_ queue: QueueDirectory, upTo size: Int64, batchSize: Int,
+                          _ body: (UUID, InboxInfo) -> Void) throws {
+        guard size > 0, FileManager.default.fileExists(atPath: queue.inboxFile.path) else { return }
+        let reader = try OutboxReader(url: queue.inboxFile)
+        defer { reader.close() }
+        reading: while true {
+            let batch = try reader.nextBatch(maxLines: batchSize)
+            if batch.isEmpty { break }
+            for line in batch {
+                if line.endOffset > size { break reading }
+                if let (id, info) = fastInboxFields(line.bytes) {
+                    body(id, info)
+                    continue
+                }
+                switch InboxLine.parse(line.bytes) {
+                case .success(let e):
+                    body(e.eventID, InboxInfo(ledgerID: e.ledgerID, applicationID: e.applicationID, type: e.type))
+                case .failure(let e):
+                    throw QueueError(.badInbox,
+                                     "\(queue.inboxFile.path) line \(line.lineNumber) is not an inbox entry (\(e.reason)); the file is written only by cardsync sync",
+                                     path: queue.inboxFile.path)
+                }
+            }
+        }
+    }
+
+    private static let ledgerIDKey = Array(#"{"ledger_id":"#.utf8)
+    private static let eventIDKey = Array(#","event_id":""#.utf8)
+    private static let applicationIDKey = Array(#"","application_id":""#.utf8)
+    private static let typeKey = Array(#"","type":""#.utf8)
+
+    /// The fields of an entry written by InboxLine, or nil when the line is spelled otherwise.
+    static func fastInboxFields(_ b: [UInt8]) -> (UUID, InboxInfo)? {
+        b.withUnsafeBufferPointer { p -> (UUID, InboxInfo)? in
+            var i = 0
+            func expect(_ key: [UInt8]) -> Bool {
+                guard i + key.count <= p.count else { return false }
+                for k in key.indices where p[i + k] != key[k] { return false }
+                i += key.count
+                return true
+            }
+            guard expect(ledgerIDKey) else { return nil }
+            var ledgerID: Int64 = 0
+            let digitsStart = i
+            while i < p.count, p[i] >= 0x30, p[i] <= 0x39, i - digitsStart < 18 {
+                ledgerID = ledgerID * 10 + Int64(p[i] - 0x30)
+                i += 1
+            }
+            guard i > digitsStart, expect(eventIDKey), let eventID = uuid(p, at: i) else { return nil }
+            i += 36
+            guard expect(applicationIDKey), let applicationID = uuid(p, at: i) else { return nil }
+            i += 36
+            guard expect(typeKey) else { return nil }
+            let typeStart = i
+            while i < p.count, p[i] != UInt8(ascii: "\""), p[i] != UInt8(ascii: "\\") { i += 1 }
+            guard i < p.count, p[i] == UInt8(ascii: "\""),
+                  let type = EventType(rawValue: String(decoding: UnsafeBufferPointer(rebasing: p[typeStart..<i]), as: UTF8.self))
+            else { return nil }
+            return (eventID, InboxInfo(ledgerID: ledgerID, applicationID: applicationID, type: type))
+        }
+    }
+
+    /// A UUID written 8-4-4-4-12 in hex digits at `start`.
+    static func uuid(_ p: UnsafeBufferPointer<UInt8>, at start: Int) -> UUID? {
+        guard start + 36 <= p.count else { return nil }
+        @inline(__always) func hex(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: c - 0x30
+            case 0x61...0x66: c - 0x61 + 10
+            case 0x41...0x46: c - 0x41 + 10
+            default: nil
+            }
+        }
+        var value: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        let ok = withUnsafeMutableBytes(of: &value) { out -> Bool in
+            var n = 0
+            var k = start
+            while k < start + 36 {
+                let offset = k - start
+                if offset == 8 || offset == 13 || offset == 18 || offset == 23 {
+                    guard p[k] == 0x2D else { return false }
+                    k += 1
+                    continue
+                }
+                guard let high = hex(p[k]), let low = hex(p[k + 1]) else { return false }
+                out[n] = high << 4 | low
+                n += 1
+                k += 2
+            }
+            return true
+        }
+        return ok ? UUID(uuid: value) : nil
     }
 
     /// Calls `body` with each valid outbox event, in file order, exactly as sync's push loop

@@ -1,3 +1,5 @@
+import Foundation
+
 /// MD5 (RFC 1321) of short byte strings, only so that an agency can compute the same
 /// per-event hash as PostgreSQL's `md5(uuid_send(event_id))` without a crypto dependency.
 ///
@@ -22,6 +24,53 @@ enum MD5 {
         0xf429_2244, 0x432a_ff97, 0xab94_23a7, 0xfc93_a039, 0x655b_59c3, 0x8f0c_cc92, 0xffef_f47d, 0x8584_5dd1,
         0x6fa8_7e4f, 0xfe2c_e6e0, 0xa301_4314, 0x4e08_11a1, 0xf753_7e82, 0xbd3a_f235, 0x2ad7_d2bb, 0xeb86_d391,
     ]
+
+    /// The first 12 bytes of the digest of a UUID's 16 bytes (`uuid_send` order), big-endian
+    /// as (first 4 bytes, next 8 bytes): what reconcile's bucket and hash are made of. One
+    /// 64-byte block and no allocation: this runs once per event id held by an agency.
+    static func uuidPrefix(_ u: uuid_t) -> (UInt32, UInt64) {
+        @inline(__always) func word(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> UInt32 {
+            UInt32(a) | UInt32(b) << 8 | UInt32(c) << 16 | UInt32(d) << 24
+        }
+        // The single padded block: 16 message bytes, 0x80, zeros, bit length 128.
+        let m: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (
+            word(u.0, u.1, u.2, u.3), word(u.4, u.5, u.6, u.7), word(u.8, u.9, u.10, u.11),
+            word(u.12, u.13, u.14, u.15), 0x80, 128)
+        @inline(__always) func w(_ g: Int) -> UInt32 {
+            switch g {
+            case 0: m.0
+            case 1: m.1
+            case 2: m.2
+            case 3: m.3
+            case 4: m.4
+            case 14: m.5
+            default: 0
+            }
+        }
+        var a: UInt32 = 0x6745_2301, b: UInt32 = 0xefcd_ab89, c: UInt32 = 0x98ba_dcfe, d: UInt32 = 0x1032_5476
+        for i in 0..<64 {
+            var f: UInt32
+            let g: Int
+            switch i {
+            case 0..<16: f = (b & c) | (~b & d); g = i
+            case 16..<32: f = (d & b) | (~d & c); g = (5 &* i &+ 1) & 15
+            case 32..<48: f = b ^ c ^ d; g = (3 &* i &+ 5) & 15
+            default: f = c ^ (b | ~d); g = (7 &* i) & 15
+            }
+            f = f &+ a &+ constants[i] &+ w(g)
+            a = d
+            d = c
+            c = b
+            b = b &+ (f << shifts[i] | f >> (32 - shifts[i]))
+        }
+        a = a &+ 0x6745_2301
+        b = b &+ 0xefcd_ab89
+        c = c &+ 0x98ba_dcfe
+        // Digest bytes are the words little-endian; read them back big-endian.
+        let first = a.byteSwapped
+        let next = UInt64(b.byteSwapped) << 32 | UInt64(c.byteSwapped)
+        return (first, next)
+    }
 
     /// The 16-byte digest of `message`.
     static func digest(_ message: [UInt8]) -> [UInt8] {

@@ -1,6 +1,9 @@
 /// The central side of `cardsync reconcile`: per-bucket digests of an agency's event ids and
 /// the ids of chosen buckets, each one set-based statement.
 ///
+/// `OFFSET 0` keeps each inner query from being inlined, so `md5` runs once per row rather than
+/// once per expression that uses it.
+///
 /// The bucket and hash of an event id come from `md5(uuid_send(event_id))` (32 hex digits):
 /// - bucket: the first 8 hex digits as a 32-bit integer, `&` the bucket mask (count − 1);
 /// - hash: the next 16 hex digits as a 64-bit integer, XORed over the bucket (`bit_xor`).
@@ -13,14 +16,25 @@ enum ReconcileSQL {
     /// The agency's own events in the ledger (`$1` agency code).
     private static let agencyEvents = """
         SELECT event_id, seq, md5(uuid_send(event_id)) AS m
-        FROM cardsync.ledger WHERE agency_code = $1
+        FROM cardsync.ledger WHERE agency_code = $1 OFFSET 0
         """
 
     /// The decisions delivered to the agency's inbox (`$1` agency code).
     private static let deliveredDecisions = """
         SELECT l.event_id, d.delivery_id, md5(uuid_send(l.event_id)) AS m
         FROM cardsync.deliveries d JOIN cardsync.ledger l ON l.ledger_id = d.ledger_id
-        WHERE d.agency_code = $1
+        WHERE d.agency_code = $1 OFFSET 0
+        """
+
+    /// One row (n, x): the whole set's count and XOR, compared first; the buckets are only
+    /// needed when it differs. `$1` agency.
+    static let eventTotal = """
+        SELECT count(*) AS n, coalesce(bit_xor(\(hash)), 0) AS x FROM (\(agencyEvents)) s
+        """
+
+    /// One row (n, x) for the agency's delivered decisions. `$1` agency.
+    static let decisionTotal = """
+        SELECT count(*) AS n, coalesce(bit_xor(\(hash)), 0) AS x FROM (\(deliveredDecisions)) s
         """
 
     /// Rows (bucket, n, x) for the agency's events. `$1` agency, `$2` bucket mask.
