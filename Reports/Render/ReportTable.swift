@@ -1,3 +1,4 @@
+import CardCore
 import Foundation
 
 /// A report flattened for the text-like formats: a title, a few lines of context, and a table
@@ -44,28 +45,8 @@ func formatDays(_ days: Double) -> String {
 
 // MARK: - Display width
 
-/// Terminal columns a string occupies: East Asian wide and fullwidth characters take two,
-/// combining marks and zero-width characters none, everything else one.
-func displayWidth(_ s: String) -> Int {
-    var width = 0
-    for scalar in s.unicodeScalars {
-        width += columns(of: scalar.value)
-    }
-    return width
-}
-
-private func columns(of v: UInt32) -> Int {
-    switch v {
-    case 0x0300...0x036F, 0x200B...0x200F, 0x20D0...0x20FF, 0xFE00...0xFE0F, 0xFE20...0xFE2F:
-        return 0
-    case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF,
-         0xA000...0xA4CF, 0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60,
-         0xFFE0...0xFFE6, 0x1F300...0x1F64F, 0x1F900...0x1F9FF, 0x20000...0x2FFFD, 0x30000...0x3FFFD:
-        return 2
-    default:
-        return 1
-    }
-}
+/// Terminal columns a string occupies (CardCore's rule: wide CJK characters take two).
+func displayWidth(_ s: String) -> Int { TerminalText.displayWidth(s) }
 
 func padded(_ s: String, to width: Int, right: Bool) -> String {
     let fill = String(repeating: " ", count: max(0, width - displayWidth(s)))

@@ -121,30 +121,13 @@ public struct CentralMerge {
         var reuseConflicts: [ConflictDraft] = []
     }
 
-    /// Splits off repeats of an event_id within the batch (optimistic path: the ledger's unique
-    /// index catches repeats of events already stored).
+    /// Splits off repeats of an event_id within the batch (the optimistic path: the ledger's
+    /// unique index catches repeats of events already stored).
     private func dedupeWithinBatch(_ events: [LedgerEvent], result: inout MergeResult) -> Fresh {
-        var fresh = Fresh()
-        var first: [UUID: LedgerEvent] = [:]
-        first.reserveCapacity(events.count)
-        for event in events {
-            if let earlier = first[event.eventID] {
-                if Self.sameContent(earlier, event) {
-                    result.alreadyPresent += 1
-                } else {
-                    result.eventIDReuses += 1
-                    fresh.reuseConflicts.append(Self.reuseConflict(existing: earlier, incoming: event))
-                }
-                continue
-            }
-            first[event.eventID] = event
-            fresh.events.append(event)
-        }
-        return fresh
+        partition(events, known: [:], result: &result)
     }
 
-    /// Splits off events whose event_id is already in the ledger (or earlier in this batch):
-    /// same content is "already present"; different content is an `event_id_reuse` conflict.
+    /// Splits off events whose event_id is already in the ledger (or earlier in this batch).
     private func partitionKnown(_ events: [LedgerEvent], result: inout MergeResult, on conn: Connection) throws -> Fresh {
         var known: [UUID: LedgerEvent] = [:]
         let ids = events.map(\.eventID)
@@ -156,8 +139,15 @@ public struct CentralMerge {
                 known[event.eventID] = event
             }
         }
+        return partition(events, known: known, result: &result)
+    }
+
+    /// An event whose event_id is known (stored, or earlier in the batch) with the same content
+    /// is "already present"; with different content it is an `event_id_reuse` conflict.
+    private func partition(_ events: [LedgerEvent], known: [UUID: LedgerEvent], result: inout MergeResult) -> Fresh {
         var fresh = Fresh()
         var firstInBatch: [UUID: LedgerEvent] = [:]
+        firstInBatch.reserveCapacity(events.count)
         for event in events {
             if let earlier = known[event.eventID] ?? firstInBatch[event.eventID] {
                 if Self.sameContent(earlier, event) {

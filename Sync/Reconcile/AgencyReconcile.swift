@@ -67,9 +67,8 @@ public final class AgencyReconcile {
         result.bucketCount = options.bucketCount
         let lock = try QueueLock.acquire(queue, timeout: options.lockWait)
         defer { lock.release() }
-        try acquireCentralLock(agency.code)
-        defer { _ = try? connection.execute("SELECT pg_advisory_unlock($1, hashtext($2))",
-                                            [.int32(MergeLocks.agencySyncClass), .text(agency.code)]) }
+        try MergeLocks.lockAgency(agency.code, on: connection, wait: options.lockWait)
+        defer { MergeLocks.unlockAgency(agency.code, on: connection) }
 
         guard var checkpoint = try queue.loadCheckpoint() else {
             result.neverSynced = true
@@ -121,17 +120,6 @@ public final class AgencyReconcile {
         }
         result.seconds = (ContinuousClock.now - started).seconds
         return result
-    }
-
-    private func acquireCentralLock(_ code: String) throws {
-        let deadline = options.lockWait.map { ContinuousClock.now + $0 }
-        while true {
-            let rows = try connection.query("SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked",
-                                            [.int32(MergeLocks.agencySyncClass), .text(code)])
-            if try rows.first?.decode(Bool.self, column: "locked") == true { return }
-            guard let deadline, ContinuousClock.now < deadline else { throw SyncError.agencyBusy(code) }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
     }
 
     private var mask: PostgresValue { .int64(Int64(options.bucketCount - 1)) }

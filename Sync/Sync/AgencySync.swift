@@ -35,9 +35,8 @@ public final class AgencySync {
         var result = AgencySyncResult(agencyCode: agency.code)
         let lock = try QueueLock.acquire(queue, timeout: options.lockWait)
         defer { lock.release() }
-        try acquireCentralLock(agency.code)
-        defer { _ = try? connection.execute("SELECT pg_advisory_unlock($1, hashtext($2))",
-                                            [.int32(MergeLocks.agencySyncClass), .text(agency.code)]) }
+        try MergeLocks.lockAgency(agency.code, on: connection, wait: options.lockWait)
+        defer { MergeLocks.unlockAgency(agency.code, on: connection) }
         try AgencyRegistry(connection: connection).ensureRegistered(agency)
 
         var checkpoint = try queue.loadCheckpoint() ?? .initial
@@ -53,17 +52,6 @@ public final class AgencySync {
         try pull(agency: agency, central: central, checkpoint: &checkpoint, result: &result)
         result.seconds = (ContinuousClock.now - started).seconds
         return result
-    }
-
-    private func acquireCentralLock(_ code: String) throws {
-        let deadline = options.lockWait.map { ContinuousClock.now + $0 }
-        while true {
-            let rows = try connection.query("SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked",
-                                            [.int32(MergeLocks.agencySyncClass), .text(code)])
-            if try rows.first?.decode(Bool.self, column: "locked") == true { return }
-            guard let deadline, ContinuousClock.now < deadline else { throw SyncError.agencyBusy(code) }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
     }
 
     // MARK: Push
