@@ -55,7 +55,10 @@ public struct DatabaseSelection: Sendable {
 
     /// The embedded cluster (whether or not it is in use).
     public func embeddedCluster(logger: Logger? = nil) throws -> LocalCluster {
-        try LocalCluster(directory: home.appendingPathComponent("postgres"), logger: logger)
+        // A first sync writes a few GB of WAL per million events; with the default 1 GB between
+        // checkpoints the server would stop to checkpoint several times during it.
+        try LocalCluster(directory: home.appendingPathComponent("postgres"),
+                         options: .init(serverSettings: ["max_wal_size": "4GB"]), logger: logger)
     }
 
     /// One line saying which database is in use, without any password.

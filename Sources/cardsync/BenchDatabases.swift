@@ -32,6 +32,14 @@ final class BenchDatabases {
         return Self.conninfo(base, database: name)
     }
 
+    /// Vacuums and analyses a database and forces a checkpoint (where allowed), so that the
+    /// next timed step does not share the server with background maintenance of this one.
+    func settle(_ conninfo: String) throws {
+        let connection = try Connection(conninfo: conninfo)
+        try connection.executeScript("VACUUM ANALYZE")
+        _ = try? connection.execute("CHECKPOINT")
+    }
+
     func dropAll() {
         for name in created {
             _ = try? admin.executeScript("DROP DATABASE IF EXISTS \(try admin.escapeIdentifier(name)) WITH (FORCE)")

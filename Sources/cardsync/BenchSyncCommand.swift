@@ -44,12 +44,17 @@ struct BenchSyncCommand: ParsableCommand {
 
         // (b) full sync into an empty database, (c) again with nothing new.
         let syncDB = try bench.create("b")
+        try bench.settle(syncDB)
         printError("(b) syncing \(n) events…")
         let b = try ChildProcess.runCardsync(["sync", "--database", syncDB, "--jobs", "\(jobs)", "--json"] + queues)
         guard b.status == 0 else { throw CommandFailure("(b) sync failed with exit status \(b.status)") }
         printError("(c) re-syncing…")
         let c = try ChildProcess.runCardsync(["sync", "--database", syncDB, "--jobs", "\(jobs)", "--json"] + queues)
         guard c.status == 0 else { throw CommandFailure("(c) re-sync failed with exit status \(c.status)") }
+
+        // Settle the server before the next timed step: the freshly loaded database would
+        // otherwise be vacuumed and checkpointed by the server while (a) runs.
+        try bench.settle(syncDB)
 
         // (a) the same ledger rows, plain COPY into an identical empty table.
         printError("(a) plain COPY of the same rows…")
@@ -80,6 +85,7 @@ struct BenchSyncCommand: ParsableCommand {
         try Migrator(connection: target).migrate()
         try target.executeScript("CREATE TABLE public.plain_ledger (LIKE cardsync.ledger INCLUDING ALL)")
         let reader = try FileHandle(forReadingFrom: file)
+        _ = try? target.execute("CHECKPOINT")
         let started = ContinuousClock.now
         _ = try target.copyIn("COPY public.plain_ledger FROM STDIN (FORMAT binary)") { writer in
             while let data = try reader.read(upToCount: 1 << 20), !data.isEmpty {
@@ -108,6 +114,7 @@ struct BenchSyncCommand: ParsableCommand {
             reader.close()
         }
         sample = Array(sample.prefix(limit))
+        _ = try? conn.execute("CHECKPOINT")
         let started = ContinuousClock.now
         try conn.withTransaction { conn in
             for (index, (e, agency)) in sample.enumerated() {
