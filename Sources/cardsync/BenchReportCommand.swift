@@ -12,9 +12,9 @@ struct BenchReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Benchmark the monthly report: large history vs a tenth of it.",
         discussion: """
-            Creates a private PostgreSQL cluster under /tmp, loads a consistent central database with
-            --applications applications over --years years (and another with a tenth of both), times
-            `report monthly` for the latest complete month (median of --runs runs after a warm-up),
+            Creates a private PostgreSQL cluster under /tmp, loads a consistent central database with \
+            --applications applications over --years years (and another with a tenth of both), times \
+            `report monthly` for the latest complete month (median of --runs runs after a warm-up), \
             and prints both times and their ratio. Targets: < 500 ms on the large one, ratio ≤ 1.5.
             """)
 

@@ -15,9 +15,9 @@ struct Cardsync: ParsableCommand {
         commandName: "cardsync",
         abstract: "Sync agency queues of children's social security card applications with the bureau's central database.",
         discussion: """
-            Agencies keep local JSON queues; cardsync pushes their events to the central PostgreSQL
-            database exactly once, pulls the bureau's decisions back, records conflicts, and reports.
-            Without --database or CARDSYNC_DATABASE_URL it uses a private embedded PostgreSQL cluster
+            Agencies keep local JSON queues; cardsync pushes their events to the central PostgreSQL \
+            database exactly once, pulls the bureau's decisions back, records conflicts, and reports. \
+            Without --database or CARDSYNC_DATABASE_URL it uses a private embedded PostgreSQL cluster \
             under CARDSYNC_HOME.
             """,
         version: version,

@@ -13,7 +13,7 @@ struct DemoCommand: ParsableCommand {
         commandName: "demo",
         abstract: "Generate a small city, sync it with a fresh central database, let the bureau decide, report.",
         discussion: """
-            Uses a fresh database `cardsync_demo` in the embedded cluster (recreated on every run) and a generated
+            Uses a fresh database `cardsync_demo` in the embedded cluster (recreated on every run) and a generated \
             city under CARDSYNC_HOME/demo. Nothing else is touched, so running it twice is safe.
             """)
 

@@ -8,7 +8,7 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Write realistic synthetic agency queues and a bureau decision file (same seed, same bytes).",
         discussion: """
-            DIR receives one queue directory per agency, bureau-decisions.jsonl (for `cardsync bureau import`)
+            DIR receives one queue directory per agency, bureau-decisions.jsonl (for `cardsync bureau import`) \
             and agencies.json. The period ends at local midnight (+08:00) of --end (default: today).
             """)
 

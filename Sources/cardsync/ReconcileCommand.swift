@@ -8,12 +8,12 @@ struct ReconcileCommand: ParsableCommand {
         commandName: "reconcile",
         abstract: "Compare each agency queue (outbox and inbox) with what the central database holds for the agency.",
         discussion: """
-            Both sides are reduced to per-bucket digests of event ids, so agreeing sides exchange only
-            kilobytes. Reported: events at the agency the centre lacks, decisions the centre delivered that
-            the inbox lacks, decisions in the inbox the centre does not know, events the centre holds that
-            the outbox lacks. With --repair the missing events are pushed again and the missing decisions
-            pulled; the rest is only reported (the bureau records decisions, the counter writes the outbox).
-            Exit 0 when the work was done (divergence found is a result); 1 when a queue could not be
+            Both sides are reduced to per-bucket digests of event ids, so agreeing sides exchange only \
+            kilobytes. Reported: events at the agency the centre lacks, decisions the centre delivered that \
+            the inbox lacks, decisions in the inbox the centre does not know, events the centre holds that \
+            the outbox lacks. With --repair the missing events are pushed again and the missing decisions \
+            pulled; the rest is only reported (the bureau records decisions, the counter writes the outbox). \
+            Exit 0 when the work was done (divergence found is a result); 1 when a queue could not be \
             reconciled.
             """)
 

@@ -11,7 +11,7 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Monthly issuance, backlog and throughput reports per agency.",
         discussion: """
-            Every figure is computed in PostgreSQL as defined in the bureau's report specification.
+            Every figure is computed in PostgreSQL as defined in the bureau's report specification. \
             Formats: text (default), json, csv (UTF-8 with BOM), md, html (self-contained, printable on A4).
             """,
         subcommands: [Monthly.self, Backlog.self, Throughput.self])

@@ -10,8 +10,8 @@ struct SyncCommand: ParsableCommand {
         commandName: "sync",
         abstract: "Push new outbox events to the central database, then pull decisions into the inbox, for each agency queue.",
         discussion: """
-            Exit 0 when the work was done (quarantined lines and new conflicts are results); 1 when an agency could
-            not be synced (database unreachable, queue unreadable, lock held elsewhere); with --strict, 3 when lines
+            Exit 0 when the work was done (quarantined lines and new conflicts are results); 1 when an agency could \
+            not be synced (database unreachable, queue unreadable, lock held elsewhere); with --strict, 3 when lines \
             were quarantined or conflicts opened.
             """)
 
