@@ -103,8 +103,9 @@ struct DemoCommand: ParsableCommand {
         let html = home.appendingPathComponent("demo/monthly-\(month).html")
         try render(monthly, format: .html, lang: .zh).write(to: html, atomically: true, encoding: .utf8)
         say("\nHTML report (Chinese): \(html.path)")
-        say("Try: cardsync queue status \(queues[0].path)")
-        say("     cardsync conflicts list --database '\(uri)'")
+        let me = ChildProcess.selfPath
+        say("Try: \(me) queue status \(queues[0].path)")
+        say("     \(me) conflicts list --database '\(uri)'")
         if !verification.isClean { throw ExitCode(1) }
     }
 
