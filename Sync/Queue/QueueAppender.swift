@@ -15,7 +15,8 @@ import Foundation
 ///   backwards from the end, not the whole file).
 /// - The queue lock is held throughout, so two appenders cannot interleave `seq`s. Lines are
 ///   written in batches, each with one O_APPEND write and one fsync.
-/// - If the outbox ends with an incomplete line (torn by a crash), a `\n` is written first so
+/// - If the outbox ends with an incomplete line that stays incomplete for two seconds (so it is
+///   not another program's append in progress but torn by a crash), a `\n` is written first so
 ///   that the fragment stays a line of its own (sync will quarantine it, keeping its bytes)
 ///   instead of being glued to the first appended line.
 public struct QueueAppender: Sendable {
@@ -83,6 +84,12 @@ public struct QueueAppender: Sendable {
 
     // MARK: Implementation
 
+    private static func endsWithIncompleteLine(_ path: String, _ outbox: QueueFile) throws(QueueError) -> Bool {
+        let size = try outbox.size()
+        guard size > 0 else { return false }
+        return try QueueFile.open(path, .readOnly, what: "outbox").readBytes(at: size - 1, count: 1) != [0x0A]
+    }
+
     private func appendLines(_ source: AnyLineSource) throws(QueueError) -> Report {
         var report = Report()
         let outboxPath = directory.outboxFile.path
@@ -90,8 +97,16 @@ public struct QueueAppender: Sendable {
         defer { outbox.close() }
         var lastSeq = try Self.greatestSeq(in: directory.outboxFile) ?? 0
         var prefix: [UInt8] = []
-        let size = try outbox.size()
-        if size > 0, try QueueFile.open(outboxPath, .readOnly, what: "outbox").readBytes(at: size - 1, count: 1) != [0x0A] {
+        // A final line without "\n" may be another program's append still in progress: give it
+        // two seconds to complete before treating it as torn by a crash.
+        var endsIncomplete = try Self.endsWithIncompleteLine(outboxPath, outbox)
+        var waited = 0
+        while endsIncomplete && waited < 20 {
+            Thread.sleep(forTimeInterval: 0.1)
+            waited += 1
+            endsIncomplete = try Self.endsWithIncompleteLine(outboxPath, outbox)
+        }
+        if endsIncomplete {
             prefix = [0x0A]
             report.terminatedTornLine = true
         }
