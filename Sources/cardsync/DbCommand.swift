@@ -49,7 +49,16 @@ struct DbCommand: ParsableCommand {
                 print("Data directory: \(status.dataDirectory.path)\(status.isInitialized ? "" : " (not created yet: created on first use)")")
                 print("Socket directory: \(status.socketDirectory.path) (Unix socket only, no TCP)")
                 print("Server: \(status.isRunning ? "running (pid \(status.pid.map(String.init) ?? "?"))" : "not running")")
-                if status.isRunning { uri = cluster.connectionURI(database: DatabaseSelection.embeddedDatabaseName) }
+                if status.isRunning {
+                    let admin = try Connection(conninfo: cluster.connectionURI(database: "postgres"))
+                    let exists = try admin.query("SELECT 1 FROM pg_database WHERE datname = $1",
+                                                 [.text(DatabaseSelection.embeddedDatabaseName)])
+                    if exists.isEmpty {
+                        print("Database \(DatabaseSelection.embeddedDatabaseName): not created yet (created and migrated on first use)")
+                    } else {
+                        uri = cluster.connectionURI(database: DatabaseSelection.embeddedDatabaseName)
+                    }
+                }
             case .flag, .environment:
                 uri = nil
             }
