@@ -2,6 +2,7 @@ import ArgumentParser
 import CardCore
 import CardSync
 import Foundation
+import PostgresClient
 
 struct BureauCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -65,7 +66,7 @@ struct BureauCommand: ParsableCommand {
     struct Reject: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Reject applications.")
         @OptionGroup var decision: DecisionOptions
-        @Option(help: "Why (sent to the agency).") var reason: String
+        @Option(help: "Why (sent to the agency).") var reason = "not given"
         @OptionGroup var db: DatabaseOptions
         func run() throws { try BureauCommand.record(.rejected, decision, db: db) { _ in ["reason": .string(reason)] } }
     }
@@ -73,36 +74,71 @@ struct BureauCommand: ParsableCommand {
     struct Return: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Return applications to the agency for correction.")
         @OptionGroup var decision: DecisionOptions
-        @Option(help: "What to correct (sent to the agency).") var reason: String
+        @Option(help: "What to correct (sent to the agency).") var reason = "not given"
         @OptionGroup var db: DatabaseOptions
         func run() throws { try BureauCommand.record(.returned, decision, db: db) { _ in ["reason": .string(reason)] } }
     }
 
     struct Produce: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Record that cards were produced.")
+        static let configuration = CommandConfiguration(
+            abstract: "Record that cards were produced.",
+            discussion: "Without --card-number each application gets a card number derived from its id (C and 8 digits), as a stand-in for the card production system's number.")
         @OptionGroup var decision: DecisionOptions
         @Option(help: "The card number (one application only).") var cardNumber: String?
         @OptionGroup var db: DatabaseOptions
 
         func validate() throws {
-            if cardNumber == nil { throw ValidationError("--card-number is required") }
-            if decision.applications.count > 1 {
-                throw ValidationError("--card-number names one card: produce one application at a time")
+            if cardNumber != nil && decision.applications.count > 1 {
+                throw ValidationError("--card-number names one card: produce one application at a time, or leave it out")
             }
         }
 
         func run() throws {
-            let number = cardNumber!
-            try BureauCommand.record(.cardProduced, decision, db: db) { _ in ["card_number": .string(number)] }
+            let given = cardNumber
+            try BureauCommand.record(.cardProduced, decision, db: db) { id in
+                ["card_number": .string(given ?? Self.derivedCardNumber(id))]
+            }
+        }
+
+        /// "C" and eight digits from the application id: stable, so re-running the command for
+        /// the same application names the same card.
+        static func derivedCardNumber(_ id: UUID) -> String {
+            var value: UInt64 = 14_695_981_039_346_656_037
+            for byte in id.lowercased.utf8 {
+                value = (value ^ UInt64(byte)) &* 1_099_511_628_211
+            }
+            let digits = String(value % 100_000_000)
+            return "C" + String(repeating: "0", count: 8 - digits.count) + digits
         }
     }
 
     struct Dispatch: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Record that cards were dispatched to an agency for collection.")
+        static let configuration = CommandConfiguration(
+            abstract: "Record that cards were dispatched to an agency for collection.",
+            discussion: "Without --agency each card goes to the agency that took the application.")
         @OptionGroup var decision: DecisionOptions
-        @Option(name: [.customLong("agency"), .customLong("to")], help: "Code of the agency the cards go to.") var agency: String
+        @Option(name: [.customLong("agency"), .customLong("to")], help: "Code of the agency the cards go to.") var agency: String?
         @OptionGroup var db: DatabaseOptions
-        func run() throws { try BureauCommand.record(.cardDispatched, decision, db: db) { _ in ["agency_code": .string(agency)] } }
+
+        func run() throws {
+            var targets: [UUID: String] = [:]
+            if agency == nil {
+                let connection = try db.connect()
+                for row in try connection.query(
+                    "SELECT application_id, owning_agency FROM cardsync.applications WHERE application_id = ANY($1::uuid[])",
+                    [.uuidArray(try decision.ids())]) {
+                    targets[try row.decode(UUID.self, column: "application_id")] = try row.decode(String.self, column: "owning_agency")
+                }
+                if let unknown = try decision.ids().first(where: { targets[$0] == nil }) {
+                    throw CommandFailure("application \(unknown.lowercased) is not known centrally, so it has no agency to dispatch to",
+                                         hint: "name the agency with --agency CODE")
+                }
+            }
+            let fixed = agency
+            try BureauCommand.record(.cardDispatched, decision, db: db) { id in
+                ["agency_code": .string(fixed ?? targets[id] ?? "")]
+            }
+        }
     }
 
     struct Import: ParsableCommand {

@@ -1,4 +1,5 @@
 import Foundation
+import CardCore
 import PostgresClient
 import TestSupport
 import Testing
@@ -113,5 +114,48 @@ import Testing
         let out = try CLIRunner.run(["agency", "credentials", "CS-NONE-1", "--database", db])
         #expect(out.status == 1)
         #expect(out.stderr.contains("not registered"))
+    }
+}
+
+@Suite struct BureauCommandTests {
+    /// A valid `submitted` line (without seq) for a child born 2020-05-01 and a guardian born 1990-02-03.
+    static func submittedLine(app: UUID) -> String {
+        let child = IdentityNumber.make(regionCode: "430102", birthDate: CivilDate(year: 2020, month: 5, day: 1)!, sequence: 11).text
+        let guardian = IdentityNumber.make(regionCode: "430102", birthDate: CivilDate(year: 1990, month: 2, day: 3)!, sequence: 12).text
+        return #"{"event_id":"\#(UUID().uuidString.lowercased())","application_id":"\#(app.uuidString.lowercased())","type":"submitted","occurred_at":"2026-10-03T09:15:27+08:00","data":{"channel":"counter","child":{"name":"王小明","id_number":"\#(child)","birth_date":"2020-05-01","sex":"M"},"guardian":{"name":"王建国","id_number":"\#(guardian)","relationship":"father","phone":"13812345678"},"household":{"register_number":"430102000123","address":"长沙市芙蓉区五一大道100号"},"documents":["birth_certificate","household_register","guardian_id"]}}"#
+    }
+
+    @Test func decisionsNeedOnlyTheApplicationIdAndReachTheAgencyInbox() throws {
+        let db = try TestDatabase.freshDatabase()
+        let dir = try TemporaryDirectory(prefix: "cardsync-bureau")
+        defer { dir.remove() }
+        let queue = dir.path + "/CS-FR-001"
+        let app = UUID()
+        #expect(try CLIRunner.run(["queue", "init", queue, "--agency", "CS-FR-001"]).status == 0)
+        let appended = try CLIRunner.run(["queue", "append", queue, "-"], stdin: Self.submittedLine(app: app) + "\n")
+        #expect(appended.status == 0, "\(appended.stderr)")
+        #expect(try CLIRunner.run(["sync", queue, "--database", db]).status == 0)
+        for command in ["approve", "produce", "dispatch"] {
+            let out = try CLIRunner.run(["bureau", command, app.uuidString, "--database", db])
+            #expect(out.status == 0, "bureau \(command): \(out.stderr)")
+            #expect(out.stdout.contains("applied"), "bureau \(command): \(out.stdout)")
+        }
+        let sync = try CLIRunner.run(["sync", queue, "--json", "--database", db])
+        let json = try JSONSerialization.jsonObject(with: Data(sync.stdout.utf8)) as? [String: Any]
+        #expect((json?["totals"] as? [String: Any])?["pulled"] as? Int == 3)
+        let inbox = try String(contentsOfFile: queue + "/inbox.jsonl", encoding: .utf8)
+        #expect(inbox.contains(#""type":"card_dispatched""#))
+        #expect(inbox.contains(#""agency_code":"CS-FR-001""#))
+        let status = try CLIRunner.run(["queue", "status", queue, "--json"])
+        let view = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        #expect((view?["applications_by_status"] as? [String: Int])?["dispatched"] == 1)
+        #expect(view?["cards_to_hand_over"] as? Int == 1)
+    }
+
+    @Test func dispatchOfAnUnknownApplicationWithoutAnAgencyIsAClearFailure() throws {
+        let db = try TestDatabase.freshDatabase()
+        let out = try CLIRunner.run(["bureau", "dispatch", UUID().uuidString, "--database", db])
+        #expect(out.status == 1)
+        #expect(out.stderr.contains("--agency"))
     }
 }
