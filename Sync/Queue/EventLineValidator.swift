@@ -238,6 +238,12 @@ public struct EventLineValidator: Sendable {
         case .conflictOpened, .conflictResolved:
             break // not reachable: not allowed in either mode
         }
+        // 9. The central database stores `data` as jsonb, which cannot hold U+0000: such a line
+        // would fail its whole batch on every sync and block every line after it.
+        if Self.containsNUL(.object(data)) {
+            throw QuarantineReason(.malformedJSON,
+                                   "data holds a NUL character (\\u0000), which the central database cannot store")
+        }
         return QueueEvent(seq: seq, eventID: eventID, applicationID: applicationID, type: type,
                           occurredAt: occurredAt, data: .object(data), lineNumber: lineNumber)
     }
@@ -456,6 +462,16 @@ public struct EventLineValidator: Sendable {
             out.append(s)
         }
         return out
+    }
+
+    /// Whether a key or string anywhere in `value` holds U+0000.
+    static func containsNUL(_ value: JSONValue) -> Bool {
+        switch value {
+        case .string(let s): return s.utf8.contains(0)
+        case .array(let items): return items.contains(where: containsNUL)
+        case .object(let o): return o.contains { $0.key.utf8.contains(0) || containsNUL($0.value) }
+        default: return false
+        }
     }
 
     // MARK: Text helpers
