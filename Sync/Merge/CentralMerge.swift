@@ -139,22 +139,52 @@ public struct CentralMerge {
                 known[event.eventID] = event
             }
         }
-        return partition(events, known: known, result: &result)
+        return partition(events, known: known, reported: try reportedReuses(of: Array(known.keys), on: conn),
+                         result: &result)
+    }
+
+    /// The events already reported in an `event_id_reuse` conflict, by event_id: offered again
+    /// (a re-sync after a crash or a lost checkpoint), they are the same event arriving again.
+    private func reportedReuses(of ids: [UUID], on conn: Connection) throws -> [UUID: [LedgerEvent]] {
+        guard !ids.isEmpty else { return [:] }
+        var reported: [UUID: [LedgerEvent]] = [:]
+        let rows = try conn.query("""
+            SELECT (detail->'incoming')::text AS incoming FROM cardsync.conflicts
+            WHERE kind = 'event_id_reuse' AND event_ids && $1::uuid[]
+            """, [.uuidArray(ids)])
+        for row in rows {
+            guard let text = try row.decode(String?.self, column: "incoming") else { continue }
+            let o = try JSONParser.parse(text)
+            guard let eventID = o["event_id"]?.stringValue.flatMap(UUID.init(uuidString:)),
+                  let applicationID = o["application_id"]?.stringValue.flatMap(UUID.init(uuidString:)),
+                  let type = o["type"]?.stringValue.flatMap(EventType.init(rawValue:)),
+                  let occurredAt = o["occurred_at"]?.stringValue.flatMap(Timestamp.init(rfc3339:))
+            else { continue }
+            reported[eventID, default: []].append(LedgerEvent(
+                ledgerID: 0, eventID: eventID, applicationID: applicationID, type: type,
+                agencyCode: o["agency_code"]?.stringValue, seq: o["seq"]?.intValue, occurredAt: occurredAt,
+                data: o["data"] ?? .null))
+        }
+        return reported
     }
 
     /// An event whose event_id is known (stored, or earlier in the batch) with the same content
     /// is "already present"; with different content it is an `event_id_reuse` conflict.
-    private func partition(_ events: [LedgerEvent], known: [UUID: LedgerEvent], result: inout MergeResult) -> Fresh {
+    private func partition(_ events: [LedgerEvent], known: [UUID: LedgerEvent], reported: [UUID: [LedgerEvent]] = [:],
+                           result: inout MergeResult) -> Fresh {
         var fresh = Fresh()
         var firstInBatch: [UUID: LedgerEvent] = [:]
         firstInBatch.reserveCapacity(events.count)
+        var reported = reported
         for event in events {
             if let earlier = known[event.eventID] ?? firstInBatch[event.eventID] {
-                if Self.sameContent(earlier, event) {
+                if Self.sameContent(earlier, event)
+                    || reported[event.eventID]?.contains(where: { Self.sameContent($0, event) }) == true {
                     result.alreadyPresent += 1
                 } else {
                     result.eventIDReuses += 1
                     fresh.reuseConflicts.append(Self.reuseConflict(existing: earlier, incoming: event))
+                    reported[event.eventID, default: []].append(event)
                 }
                 continue
             }

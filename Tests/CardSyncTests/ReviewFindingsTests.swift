@@ -27,4 +27,27 @@ struct ReviewFindingsTests {
         #expect(entries.map(\.lineNumber) == [2])
         try world.expectVerifyClean()
     }
+
+    @Test("an event_id_reuse line offered again (a re-sync after a lost checkpoint) is not a second conflict")
+    func reuseLineOfferedAgainIsNotASecondConflict() throws {
+        let world = try SyncWorld()
+        let queue = try world.queue()
+        let outbox = OutboxScript(queue)
+        let app = try outbox.submit()
+        let reused = try outbox.append("documents_verified", app: app, data: ["documents": ["birth_certificate"]])
+        // A counter bug: the same event_id again, for different content.
+        try outbox.append("documents_verified", app: app, data: ["documents": ["guardian_id"]], eventID: reused)
+
+        let first = try world.sync(queue)
+        #expect(first.conflictsOpened == 1)
+        #expect(try world.count("SELECT count(*) FROM cardsync.conflicts WHERE kind = 'event_id_reuse'") == 1)
+
+        // The checkpoint is lost (or the process died between commit and checkpoint): every line
+        // is offered again. "The same event arriving again with the same content ... is not a
+        // conflict: it is counted as already present and changes nothing."
+        try FileManager.default.removeItem(at: queue.stateFile)
+        let again = try world.sync(queue)
+        #expect(again.conflictsOpened == 0)
+        #expect(try world.count("SELECT count(*) FROM cardsync.conflicts WHERE kind = 'event_id_reuse'") == 1)
+    }
 }
