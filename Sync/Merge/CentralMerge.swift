@@ -139,7 +139,9 @@ public struct CentralMerge {
                 known[event.eventID] = event
             }
         }
-        return partition(events, known: known, reported: try reportedReuses(of: Array(known.keys), on: conn),
+        // Only ids offered with content other than the ledger's can have been reported before.
+        let differing = Set(events.lazy.filter { e in known[e.eventID].map { !Self.sameContent($0, e) } ?? false }.map(\.eventID))
+        return partition(events, known: known, reported: try reportedReuses(of: Array(differing), on: conn),
                          result: &result)
     }
 
