@@ -147,6 +147,7 @@ struct BureauCommand: ParsableCommand {
             discussion: "Invalid lines are refused and listed (exit 1); the valid ones are recorded. Importing the same file twice changes nothing.")
         @Argument(help: "JSON-lines file.") var file: String
         @Flag(help: "Print JSON.") var json = false
+        @Option(help: "Days a pending event may wait for its prerequisite before a pending_expired conflict opens.") var pendingHorizonDays: Double = 14
         @OptionGroup var db: DatabaseOptions
 
         func run() throws {
@@ -154,7 +155,9 @@ struct BureauCommand: ParsableCommand {
             guard FileManager.default.isReadableFile(atPath: url.path) else {
                 throw CommandFailure("cannot read \(file)", hint: "check the path and its permissions")
             }
-            let report = try BureauRecorder(connection: try db.connect()).importFile(url)
+            guard pendingHorizonDays >= 0 else { throw ValidationError("--pending-horizon-days cannot be negative") }
+            let report = try BureauRecorder(connection: try db.connect())
+                .importFile(url, pendingHorizonSeconds: Int64(pendingHorizonDays * 86_400))
             let m = report.merged
             if json {
                 print(JSONWriter.object([

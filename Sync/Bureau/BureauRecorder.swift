@@ -53,7 +53,8 @@ public struct BureauRecorder {
     /// Imports a JSON-lines file of bureau decisions (outbox line shape without `seq`).
     /// Invalid lines are refused and listed; the valid ones are recorded. Importing the same
     /// file again changes nothing (events are recognised by event_id).
-    public func importFile(_ url: URL, batchSize: Int = 20_000, now: Timestamp = .now) throws -> ImportReport {
+    public func importFile(_ url: URL, batchSize: Int = 20_000, now: Timestamp = .now,
+                           pendingHorizonSeconds: Int64 = SyncOptions().pendingHorizonSeconds) throws -> ImportReport {
         var report = ImportReport()
         let reader = try OutboxReader(url: url)
         defer { reader.close() }
@@ -86,7 +87,7 @@ public struct BureauRecorder {
             }
             if !events.isEmpty { report.merged = report.merged + (try merge.merge(events, now: now)) }
         }
-        try ConflictWriter.openExpiredUnderLock(horizonSeconds: 14 * 86_400, on: connection)
+        try ConflictWriter.openExpiredUnderLock(horizonSeconds: pendingHorizonSeconds, on: connection)
         return report
     }
 

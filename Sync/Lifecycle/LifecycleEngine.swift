@@ -262,6 +262,7 @@ public struct LifecycleEngine {
                 if store.pending[id]?.isEmpty == true { store.pending[id] = nil }
                 if case .never(let reason) = verdict {
                     refuse(event, app: app, reason: reason)
+                    effects.refusedPending.append(event.ledgerID)
                 } else {
                     apply(event, to: &app)
                     effects.releasedPending.append(event.ledgerID)

@@ -19,6 +19,9 @@ public struct MergeEffects: Sendable {
     public var deliveries: [(agencyCode: String, ledgerID: Int64)] = []
     /// Formerly pending events that applied now (their `pending_expired` conflicts resolve).
     public var releasedPending: [Int64] = []
+    /// Formerly pending events that, re-checked, can never apply (their `pending_expired`
+    /// conflicts give way to the `invalid_transition` conflict that says why).
+    public var refusedPending: [Int64] = []
 
     public init() {}
 

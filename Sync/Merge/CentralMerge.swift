@@ -98,6 +98,7 @@ public struct CentralMerge {
         clock.lap("projection")
         try ConflictWriter.insert(effects.conflicts, ids: conflictIDs, namingSubmissions: effects.conflictsNamingSubmissions, on: conn)
         try ConflictWriter.resolveExpired(releasedLedgerIDs: effects.releasedPending, on: conn)
+        try ConflictWriter.closeExpired(refusedLedgerIDs: effects.refusedPending, on: conn)
         try writeDeliveries(effects.deliveries, on: conn)
         clock.lap("conflicts+deliveries")
 

@@ -61,6 +61,19 @@ enum ConflictWriter {
             """, [.int64Array(releasedLedgerIDs)])
     }
 
+    /// A pending event that expired and, re-checked when its prerequisite arrived, can never
+    /// apply: its `pending_expired` conflict closes, and the new `invalid_transition` conflict
+    /// carries the decision (one event, one open question).
+    static func closeExpired(refusedLedgerIDs: [Int64], on conn: Connection) throws {
+        guard !refusedLedgerIDs.isEmpty else { return }
+        try conn.execute("""
+            UPDATE cardsync.conflicts SET status = 'resolved', outcome = 'dismiss', resolved_at = now(),
+                   resolved_by = 'cardsync',
+                   note = 're-checked when its prerequisite arrived: it can never apply (see the invalid_transition conflict)'
+            WHERE kind = 'pending_expired' AND status = 'open' AND ledger_ids && $1::int8[]
+            """, [.int64Array(refusedLedgerIDs)])
+    }
+
     /// Opens a `pending_expired` conflict for each event pending longer than the horizon that
     /// has none yet. Must run under the merge lock (it hands out conflict ids).
     @discardableResult

@@ -348,6 +348,28 @@ struct ConflictScenarioTests {
         try world.expectProjectionIsAFoldOfTheLedger()
     }
 
+    @Test("pending_expired: when the prerequisite arrives but the event can never apply, the invalid_transition conflict takes over and the pending_expired one closes")
+    func pendingExpiredGivesWayToInvalidTransitionWhenTheEventCanNeverApply() throws {
+        let world = try ConflictWorld()
+        let a = try world.queue(F.agencyA)
+        let app = UUID()
+        try world.record(a, "submitted", app: app, at: F.ago(hours: 30), data: F.submitted())
+        try world.sync(a)
+        _ = try world.bureau(.approved, app)
+        let issued = try world.record(a, "card_issued", app: app, at: F.ago(hours: 1), data: F.cardIssued("A12345678"))
+        try world.sync(a, horizon: 0)
+        #expect(try world.conflict(.pendingExpired).status == .open)
+
+        // The card produced carries another number: the pending card_issued can never apply.
+        #expect(try world.bureau(.cardProduced, app, ["card_number": "B00000001"]) == "applied")
+        #expect(try world.ledgerOutcome(eventID: issued) == "not_applied")
+        let expired = try world.conflict(.pendingExpired)
+        #expect(expired.status == .resolved)
+        #expect(expired.resolvedBy == "cardsync")
+        #expect(try world.conflict(.invalidTransition).status == .open)
+        try world.expectProjectionIsAFoldOfTheLedger()
+    }
+
     @Test("pending_expired: --dismiss leaves the event pending; it still applies if the prerequisite arrives, and the conflict is not opened again")
     func pendingExpiredDismissKeepsTheEventPending() throws {
         let world = try ConflictWorld()
