@@ -3,51 +3,36 @@ import Foundation
 
 /// Appends inbox lines; `flush()` writes the batch in one write (O_APPEND) and fsyncs.
 public final class InboxWriter {
-    public let url: URL
-    private let file: QueueFile
-    private var pending: [UInt8] = []
-    public private(set) var pendingCount = 0
+    private let lines: LineAppender
+    public var url: URL { lines.url }
+    public var pendingCount: Int { lines.pendingCount }
 
     /// Opens (creating if needed) the inbox for appending.
     public init(url: URL) throws(QueueError) {
-        self.url = url
-        file = try QueueFile.open(url.path, .append, what: "inbox")
+        lines = try LineAppender(url: url, what: "inbox")
     }
 
-    deinit { file.close() }
-
-    public func close() { file.close() }
+    public func close() { lines.close() }
 
     public func append(_ entry: InboxLine) {
-        entry.write(into: &pending)
-        pendingCount += 1
+        entry.write(into: &lines.pending)
+        lines.lineAdded()
     }
 
     /// Appends an already built JSON object (compact, one line, no trailing `\n`).
     public func append(objectBytes: [UInt8]) {
         precondition(!objectBytes.contains(0x0A), "an inbox line must not contain a newline")
-        pending.append(contentsOf: objectBytes)
-        pending.append(0x0A)
-        pendingCount += 1
+        lines.pending.append(contentsOf: objectBytes)
+        lines.pending.append(0x0A)
+        lines.lineAdded()
     }
 
     /// Writes the buffered lines (one write) and fsyncs the file.
-    public func flush() throws(QueueError) {
-        guard !pending.isEmpty else { return }
-        try file.writeAll(pending)
-        try file.sync()
-        pending.removeAll(keepingCapacity: true)
-        pendingCount = 0
-    }
+    public func flush() throws(QueueError) { try lines.flush() }
 
     /// The file's size in bytes (buffered lines not included).
-    public func size() throws(QueueError) -> Int64 { try file.size() }
+    public func size() throws(QueueError) -> Int64 { try lines.size() }
 
     /// Cuts the file back to `size` bytes (crash recovery) and drops buffered lines.
-    public func truncate(toSize size: Int64) throws(QueueError) {
-        pending.removeAll()
-        pendingCount = 0
-        try file.truncate(to: size)
-        try file.sync()
-    }
+    public func truncate(toSize size: Int64) throws(QueueError) { try lines.truncate(toSize: size) }
 }

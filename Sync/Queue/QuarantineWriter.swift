@@ -9,25 +9,21 @@ import Foundation
 /// Entries are buffered by `append` and written by `flush()` in one write (O_APPEND) followed by
 /// one fsync: call it once per batch, before the checkpoint that covers the batch is saved.
 public final class QuarantineWriter {
-    public let url: URL
-    private let file: QueueFile
-    private var pending: [UInt8] = []
-    public private(set) var pendingCount = 0
+    private let lines: LineAppender
+    public var url: URL { lines.url }
+    public var pendingCount: Int { lines.pendingCount }
 
     /// Opens (creating if needed) the quarantine file for appending.
     public init(url: URL) throws(QueueError) {
-        self.url = url
-        file = try QueueFile.open(url.path, .append, what: "quarantine file")
+        lines = try LineAppender(url: url, what: "quarantine file")
     }
 
-    deinit { file.close() }
-
-    public func close() { file.close() }
+    public func close() { lines.close() }
 
     /// Buffers one entry; written by the next `flush()`.
     public func append(lineNumber: Int, raw: [UInt8], reason: QuarantineReason) {
-        Self.writeEntry(lineNumber: lineNumber, raw: raw, reason: reason, into: &pending)
-        pendingCount += 1
+        Self.writeEntry(lineNumber: lineNumber, raw: raw, reason: reason, into: &lines.pending)
+        lines.lineAdded()
     }
 
     public func append(_ line: OutboxLine, reason: QuarantineReason) {
@@ -35,25 +31,14 @@ public final class QuarantineWriter {
     }
 
     /// Writes the buffered entries (one write) and fsyncs the file.
-    public func flush() throws(QueueError) {
-        guard !pending.isEmpty else { return }
-        try file.writeAll(pending)
-        try file.sync()
-        pending.removeAll(keepingCapacity: true)
-        pendingCount = 0
-    }
+    public func flush() throws(QueueError) { try lines.flush() }
 
     /// The file's size in bytes (entries still buffered not included).
-    public func size() throws(QueueError) -> Int64 { try file.size() }
+    public func size() throws(QueueError) -> Int64 { try lines.size() }
 
     /// Cuts the file back to `size` bytes (crash recovery: back to the last checkpoint) and
     /// drops buffered entries.
-    public func truncate(toSize size: Int64) throws(QueueError) {
-        pending.removeAll()
-        pendingCount = 0
-        try file.truncate(to: size)
-        try file.sync()
-    }
+    public func truncate(toSize size: Int64) throws(QueueError) { try lines.truncate(toSize: size) }
 
     /// One quarantine entry, with its trailing `\n`.
     public static func entryBytes(lineNumber: Int, raw: [UInt8], reason: QuarantineReason) -> [UInt8] {
