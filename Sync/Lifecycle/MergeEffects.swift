@@ -24,7 +24,4 @@ public struct MergeEffects: Sendable {
     public var refusedPending: [Int64] = []
 
     public init() {}
-
-    /// Counts for the sync summary.
-    public var pendingCount: Int { newEvents.filter { $0.outcome == .pending }.count }
 }
