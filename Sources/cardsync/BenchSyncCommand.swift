@@ -92,7 +92,7 @@ struct BenchSyncCommand: ParsableCommand {
                 try data.withUnsafeBytes { try writer.write($0) }
             }
         }
-        return ((ContinuousClock.now - started).benchSeconds, rows)
+        return ((ContinuousClock.now - started).seconds, rows)
     }
 
     private func naiveInsert(queues: [String], bench: BenchDatabases, limit: Int) throws -> (Int, Double) {
@@ -127,7 +127,7 @@ struct BenchSyncCommand: ParsableCommand {
                           .int32(e.occurredAt.offsetSeconds), .json(JSONWriter.string(e.data))])
             }
         }
-        return (sample.count, (ContinuousClock.now - started).benchSeconds)
+        return (sample.count, (ContinuousClock.now - started).seconds)
     }
 }
 
@@ -179,12 +179,5 @@ struct BenchSyncResult {
                 "d": .double(Double(ledgerRows) / naiveSeconds),
             ]),
         ]
-    }
-}
-
-extension Duration {
-    var benchSeconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
     }
 }

@@ -1,3 +1,4 @@
+import CardCore
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -68,9 +69,8 @@ struct ChildProcess {
             usleep(20_000)
         }
         let elapsed = ContinuousClock.now - started
-        let (s, atto) = elapsed.components
         let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Outcome(status: exitStatus, seconds: Double(s) + Double(atto) / 1e18,
+        return Outcome(status: exitStatus, seconds: elapsed.seconds,
                        maxRSSBytes: peakKiB * 1024,
                        stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "")
     }

@@ -272,7 +272,7 @@ struct PhaseClock {
     }
 
     var summary: String {
-        phases.map { "\($0.0)=\(Int(($0.1.components.attoseconds / 1_000_000_000_000_000) + $0.1.components.seconds * 1000))ms" }
+        phases.map { "\($0.0)=\(Int($0.1.seconds * 1000))ms" }
             .joined(separator: " ")
     }
 }

@@ -181,10 +181,3 @@ extension LedgerEvent {
                   agencyCode: agency, seq: e.seq, occurredAt: e.occurredAt, data: e.data)
     }
 }
-
-extension Duration {
-    var seconds: Double {
-        let (s, attos) = components
-        return Double(s) + Double(attos) / 1e18
-    }
-}
