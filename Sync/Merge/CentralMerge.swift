@@ -3,19 +3,30 @@ import Foundation
 import Logging
 import PostgresClient
 
-/// Applies a batch of events to the central database in one transaction: idempotently by
-/// event_id, through the lifecycle fold, with conflicts, inbox deliveries and (for an agency
-/// push) the agency's high-water mark, all committed together or not at all.
+/// Applies a batch of events to the central database: idempotently by event_id, through the
+/// lifecycle fold, with conflicts, inbox deliveries and (for an agency push) the agency's
+/// high-water mark, all committed together or not at all.
 ///
 /// Under the merge lock it makes a constant number of round trips per batch, whatever its size:
 /// one look-up of known event ids, one load of the touched applications and their pending
 /// events, binary COPY of the new ledger rows and applications, and set-based updates.
+///
+/// With a second connection (`projection`), the projection rows are written on it while the
+/// ledger rows are written on the first, so the server works on both at once (a bulk sync's two
+/// largest writes). The ledger transaction commits first and the projection's right after; the
+/// projection watermark, moved in the projection's transaction, lets the next merge find and
+/// repair a process that died in between (`ProjectionWatermark`, `ProjectionRebuild`).
 public struct CentralMerge {
     let connection: Connection
+    let projection: Connection?
     let logger: Logger
 
-    public init(connection: Connection, logger: Logger = Logger(label: "cardsync.merge")) {
+    /// `projection`, if given, is a second connection to the same database, used only by this
+    /// merge (it writes the projection while `connection` writes the ledger).
+    public init(connection: Connection, projection: Connection? = nil,
+                logger: Logger = Logger(label: "cardsync.merge")) {
         self.connection = connection
+        self.projection = projection
         self.logger = logger
     }
 
@@ -23,37 +34,120 @@ public struct CentralMerge {
     /// `pushedSeq`, the agency's central high-water mark moves in the same transaction.
     public func merge(_ events: [LedgerEvent], agency: String? = nil, pushedSeq: Int64? = nil,
                       now: Timestamp = .now) throws -> MergeResult {
-        try connection.withTransaction { conn in
-            try conn.execute("SELECT pg_advisory_xact_lock($1)", [.int64(MergeLocks.merge)])
-            // Optimistic first: a batch of new events (the normal case) skips the event_id
-            // look-up and the look-up of applications it submits itself. If any of them exists
-            // after all, a unique index says so, the savepoint undoes the attempt, and the
-            // careful path runs.
-            let result: MergeResult
+        if let projection { return try mergeOnTwoConnections(events, agency: agency, pushedSeq: pushedSeq, now: now, projection: projection) }
+        for round in 0..<2 {
             do {
-                result = try conn.withTransaction { _ in try attempt(events, optimistic: true, now: now, on: conn) }
-            } catch let error as PostgresError where error.isUniqueViolation {
-                logger.debug("batch meets events or applications the centre has: careful merge",
-                             metadata: ["constraint": "\(error.constraint ?? "?")"])
-                result = try attempt(events, optimistic: false, now: now, on: conn)
+                return try connection.withTransaction { conn in
+                    try conn.execute("SELECT pg_advisory_xact_lock($1)", [.int64(MergeLocks.merge)])
+                    if try !ProjectionWatermark.read(on: conn).isCurrent { throw ProjectionBehind() }
+                    try KeyedPlans.require(on: conn)
+                    let decided = try decideAndWrite(events, now: now, on: conn) { decided in
+                        try writeLedgerSide(decided, on: conn)
+                        try Self.writeProjectionSide(decided, on: conn)
+                    }
+                    try raiseHighWaterMark(agency: agency, pushedSeq: pushedSeq, on: conn)
+                    return decided.result
+                }
+            } catch is ProjectionBehind where round == 0 {
+                try ProjectionRebuild.run(on: connection, logger: logger)
             }
-            if let agency, let pushedSeq {
-                try conn.execute("""
-                    INSERT INTO cardsync.agency_sync_state (agency_code, pushed_seq, last_push_at) VALUES ($1, $2, now())
-                    ON CONFLICT (agency_code) DO UPDATE
-                    SET pushed_seq = GREATEST(agency_sync_state.pushed_seq, EXCLUDED.pushed_seq), last_push_at = now()
-                    """, [.text(agency), .int64(pushedSeq)])
+        }
+        throw SyncError("the projection stayed behind the ledger after a rebuild; run cardsync db verify")
+    }
+
+    /// The merge with the projection written on the second connection at the same time as the
+    /// ledger on the first. The merge lock is taken for the session, so that it covers both
+    /// commits: no other merge can start between them.
+    private func mergeOnTwoConnections(_ events: [LedgerEvent], agency: String?, pushedSeq: Int64?, now: Timestamp,
+                                       projection: Connection) throws -> MergeResult {
+        try connection.execute("SELECT pg_advisory_lock($1)", [.int64(MergeLocks.merge)])
+        defer { _ = try? connection.execute("SELECT pg_advisory_unlock($1)", [.int64(MergeLocks.merge)]) }
+        if try !ProjectionWatermark.read(on: connection).isCurrent {
+            try ProjectionRebuild.run(on: connection, logger: logger)
+        }
+        var projectionOpen = false
+        defer { if projectionOpen { try? projection.executeScript("ROLLBACK") } }
+        let result = try connection.withTransaction { conn in
+            try KeyedPlans.require(on: conn)
+            let decided = try decideAndWrite(events, now: now, on: conn) { decided in
+                if projectionOpen {
+                    try projection.executeScript("ROLLBACK")
+                    projectionOpen = false
+                }
+                try projection.executeScript("BEGIN")
+                projectionOpen = true
+                try KeyedPlans.require(on: projection)
+                try writeBothSidesAtOnce(decided, ledger: conn, projection: projection)
             }
-            return result
+            try raiseHighWaterMark(agency: agency, pushedSeq: pushedSeq, on: conn)
+            return decided.result
+        }
+        // The ledger is committed. Should this commit fail or never happen, the watermark stays
+        // behind and the next merge rebuilds the projection from the ledger.
+        do {
+            try projection.executeScript("COMMIT")
+            projectionOpen = false
+        } catch {
+            projectionOpen = false
+            throw SyncError("the batch's events are stored, but its projection rows could not be committed (\(error)); the next sync rebuilds the projection from the ledger")
+        }
+        return result
+    }
+
+    /// Decides the batch and hands it to `write`, optimistically first: a batch of new events
+    /// (the normal case) skips the event_id look-up and the look-up of applications it submits
+    /// itself. If any of them exists after all, a unique index says so, the savepoint undoes
+    /// the attempt, and the careful path decides again with every look-up.
+    private func decideAndWrite(_ events: [LedgerEvent], now: Timestamp, on conn: Connection,
+                                write: (Decided) throws -> Void) throws -> Decided {
+        do {
+            return try conn.withTransaction { _ in
+                let decided = try decide(events, optimistic: true, now: now, on: conn)
+                try write(decided)
+                return decided
+            }
+        } catch let error as PostgresError where error.isUniqueViolation {
+            logger.debug("batch meets events or applications the centre has: careful merge",
+                         metadata: ["constraint": "\(error.constraint ?? "?")"])
+            let decided = try decide(events, optimistic: false, now: now, on: conn)
+            try write(decided)
+            return decided
         }
     }
 
-    /// One merge attempt inside the caller's transaction and lock.
-    private func attempt(_ events: [LedgerEvent], optimistic: Bool, now: Timestamp, on conn: Connection) throws -> MergeResult {
-        var clock = PhaseClock()
+    private func raiseHighWaterMark(agency: String?, pushedSeq: Int64?, on conn: Connection) throws {
+        guard let agency, let pushedSeq else { return }
+        try conn.execute("""
+            INSERT INTO cardsync.agency_sync_state (agency_code, pushed_seq, last_push_at) VALUES ($1, $2, now())
+            ON CONFLICT (agency_code) DO UPDATE
+            SET pushed_seq = GREATEST(agency_sync_state.pushed_seq, EXCLUDED.pushed_seq), last_push_at = now()
+            """, [.text(agency), .int64(pushedSeq)])
+    }
+
+    /// Thrown inside the one-connection merge when the projection is behind the ledger.
+    private struct ProjectionBehind: Error {}
+
+    /// What one merge attempt decided, ready to be written.
+    struct Decided: @unchecked Sendable {
         var result = MergeResult()
-        let fresh = optimistic ? dedupeWithinBatch(events, result: &result)
-                               : try partitionKnown(events, result: &result, on: conn)
+        var effects = MergeEffects()
+        /// Changed applications in their new state.
+        var changed: [ApplicationState] = []
+        /// Applications the projection already had when the batch was loaded.
+        var loaded: Set<UUID> = []
+        var conflictIDs: [Int64] = []
+        var store = LifecycleStore()
+        /// The highest ledger id the batch writes (nil: it writes no ledger row).
+        var lastLedgerID: Int64?
+    }
+
+    /// Looks up what the batch needs, numbers its events and runs the fold. Writes nothing but
+    /// sequence reservations.
+    private func decide(_ events: [LedgerEvent], optimistic: Bool, now: Timestamp, on conn: Connection) throws -> Decided {
+        var clock = PhaseClock()
+        var decided = Decided()
+        let fresh = optimistic ? dedupeWithinBatch(events, result: &decided.result)
+                               : try partitionKnown(events, result: &decided.result, on: conn)
         clock.lap("known")
 
         // Ledger ids: one per new event, plus room for the conflict_opened events a
@@ -74,8 +168,8 @@ public struct CentralMerge {
             $0.type == .submitted ? $0.data.value(atPath: "child.id_number")?.stringValue : nil
         })
         let store = try StateLoader.load(applications: Array(touched.subtracting(submittedHere)),
-                                         pendingOf: Array(touched), children: Array(children), on: conn)
-        let loaded = Set(store.applications.keys)
+                                         submittedHere: Array(submittedHere), children: Array(children), on: conn)
+        decided.loaded = Set(store.applications.keys)
         clock.lap("load")
 
         var counter = nextID
@@ -84,35 +178,64 @@ public struct CentralMerge {
             return counter
         }
         for event in numbered { engine.ingest(event) }
-        var effects = engine.effects
+        decided.effects = engine.effects
         // Reuse conflicts go after the fold's own, whose indexes system events refer to.
-        effects.conflicts += fresh.reuseConflicts
+        decided.effects.conflicts += fresh.reuseConflicts
+        decided.store = engine.store
+        decided.changed = decided.effects.changedApplications.compactMap { engine.store[$0] }
+        decided.lastLedgerID = decided.effects.newEvents.lazy.map(\.event.ledgerID).max()
         clock.lap("fold")
 
-        let conflictIDs = try reserveConflictIDs(effects, on: conn)
-        try LedgerWriter.write(effects.newEvents, conflictIDs: conflictIDs, references: effects.conflictReferences, on: conn)
+        try checkAgenciesRegistered(events: decided.effects.newEvents, applications: decided.changed, on: conn)
+        decided.conflictIDs = try reserveConflictIDs(decided.effects, on: conn)
+
+        let inputIDs = Set(numbered.map(\.ledgerID))
+        for (event, outcome) in decided.effects.newEvents where inputIDs.contains(event.ledgerID) {
+            decided.result.accepted += 1
+            if outcome == .pending { decided.result.pending += 1 }
+            if outcome == .notApplied { decided.result.notApplied += 1 }
+        }
+        decided.result.ledgerIDs = numbered.map(\.ledgerID)
+        decided.result.conflictsOpened = decided.effects.conflicts.count
+        logger.debug("decided batch", metadata: ["events": "\(events.count)", "optimistic": "\(optimistic)",
+                                                 "phases": "\(clock.summary)"])
+        return decided
+    }
+
+    /// Ledger rows, outcome changes, conflicts and deliveries.
+    private func writeLedgerSide(_ decided: Decided, on conn: Connection) throws {
+        var clock = PhaseClock()
+        let effects = decided.effects
+        let store = decided.store
+        try LedgerWriter.write(effects.newEvents, conflictIDs: decided.conflictIDs, references: effects.conflictReferences,
+                               applicationExists: { store[$0] != nil }, on: conn)
         try LedgerWriter.updateOutcomes(effects.outcomeChanges, on: conn)
         clock.lap("ledger")
-        let changed = effects.changedApplications.compactMap { engine.store[$0] }
-        try ProjectionWriter.write(changed, existing: loaded, on: conn)
-        clock.lap("projection")
-        try ConflictWriter.insert(effects.conflicts, ids: conflictIDs, namingSubmissions: effects.conflictsNamingSubmissions, on: conn)
+        try ConflictWriter.insert(effects.conflicts, ids: decided.conflictIDs, namingSubmissions: effects.conflictsNamingSubmissions, on: conn)
         try ConflictWriter.resolveExpired(releasedLedgerIDs: effects.releasedPending, on: conn)
         try ConflictWriter.closeExpired(refusedLedgerIDs: effects.refusedPending, on: conn)
         try writeDeliveries(effects.deliveries, on: conn)
         clock.lap("conflicts+deliveries")
+        logger.debug("wrote ledger side", metadata: ["phases": "\(clock.summary)"])
+    }
 
-        let inputIDs = Set(numbered.map(\.ledgerID))
-        for (event, outcome) in effects.newEvents where inputIDs.contains(event.ledgerID) {
-            result.accepted += 1
-            if outcome == .pending { result.pending += 1 }
-            if outcome == .notApplied { result.notApplied += 1 }
-        }
-        result.ledgerIDs = numbered.map(\.ledgerID)
-        result.conflictsOpened = effects.conflicts.count
-        logger.debug("merged batch", metadata: ["events": "\(events.count)", "optimistic": "\(optimistic)",
-                                                "phases": "\(clock.summary)"])
-        return result
+    /// Projection rows and the watermark that says the projection holds this batch.
+    private static func writeProjectionSide(_ decided: Decided, on conn: Connection) throws {
+        try ProjectionWriter.write(decided.changed, existing: decided.loaded, on: conn)
+        if let last = decided.lastLedgerID { try ProjectionWatermark.advance(to: last, on: conn) }
+    }
+
+    /// Writes the projection on its own connection, on another thread, while this thread writes
+    /// the ledger. Both must succeed; the caller's transactions decide what is kept.
+    private func writeBothSidesAtOnce(_ decided: Decided, ledger: Connection, projection: Connection) throws {
+        let started = ContinuousClock.now
+        let background = BackgroundWork { try Self.writeProjectionSide(decided, on: projection) }
+        let ledgerOutcome = Result { try writeLedgerSide(decided, on: ledger) }
+        let projectionOutcome = background.wait()
+        logger.debug("wrote both sides", metadata: ["ms": "\(Int((ContinuousClock.now - started).seconds * 1000))"])
+        // A unique violation on either side sends the batch down the careful path.
+        try ledgerOutcome.get()
+        try projectionOutcome.get()
     }
 
     // MARK: Known events
@@ -229,6 +352,29 @@ public struct CentralMerge {
 
     // MARK: Ids and small writes
 
+    /// Refuses a batch that would write an agency code nobody registered. The merge is the only
+    /// writer of the ledger and the projection, so this one query per batch stands in for
+    /// foreign keys, whose per-row look-ups cost a third of a bulk sync's database time.
+    private func checkAgenciesRegistered(events: [(event: LedgerEvent, outcome: EventOutcome)],
+                                         applications: [ApplicationState], on conn: Connection) throws {
+        var codes = Set(events.compactMap(\.event.agencyCode))
+        for app in applications {
+            codes.insert(app.owningAgency)
+            if let code = app.dispatchedTo { codes.insert(code) }
+            if let code = app.issuedBy { codes.insert(code) }
+        }
+        guard !codes.isEmpty else { return }
+        let unknown = try conn.query("""
+            SELECT c.code FROM unnest($1::text[]) AS c(code)
+            WHERE NOT EXISTS (SELECT 1 FROM cardsync.agencies a WHERE a.code = c.code)
+            ORDER BY 1
+            """, [.textArray(codes.sorted())])
+        if let first = unknown.first {
+            let code = try first.decode(String.self, column: "code")
+            throw SyncError("agency \(code) is not registered at the centre; register it first (cardsync agency add \(code) --name NAME)")
+        }
+    }
+
     /// Reserves `count` consecutive values of a sequence (safe: only ever called under the merge
     /// lock) and returns the first.
     private func reserve(sequence: String, count: Int, on conn: Connection) throws -> Int64 {
@@ -260,14 +406,19 @@ extension Timestamp {
     public static var now: Timestamp { Timestamp(secondsSince1970: Date().timeIntervalSince1970) }
 }
 
-/// Wall-clock time per phase of a merge, for debug logs (where does a batch's time go).
+/// Wall-clock time per phase of a merge or a sync, for debug logs (where does the time go).
+/// A phase lapped more than once accumulates.
 struct PhaseClock {
     private var last = ContinuousClock.now
     private(set) var phases: [(String, Duration)] = []
 
     mutating func lap(_ name: String) {
         let now = ContinuousClock.now
-        phases.append((name, now - last))
+        if let index = phases.firstIndex(where: { $0.0 == name }) {
+            phases[index].1 += now - last
+        } else {
+            phases.append((name, now - last))
+        }
         last = now
     }
 

@@ -6,19 +6,33 @@ import PostgresClient
 enum ConflictWriter {
     static func insert(_ drafts: [ConflictDraft], ids: [Int64], namingSubmissions: Set<Int>, on conn: Connection) throws {
         guard !drafts.isEmpty else { return }
-        for (index, draft) in drafts.enumerated() {
-            try conn.execute("""
-                INSERT INTO cardsync.conflicts (conflict_id, kind, status, application_ids, agency_codes, event_ids,
-                                                ledger_ids, detail, resolved_at, resolved_by, outcome)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-                        CASE WHEN $3 = 'resolved' THEN now() END, CASE WHEN $3 = 'resolved' THEN 'cardsync' END, $9)
-                """, [
-                    .int64(ids[index]), .text(draft.kind.rawValue), .text(draft.isOpen ? "open" : "resolved"),
-                    .uuidArray(draft.applicationIDs), .textArray(draft.agencyCodes), .uuidArray(draft.eventIDs),
-                    .int64Array(draft.ledgerIDs), .json(JSONWriter.string(draft.detail)),
-                    draft.outcome.map { .text($0.rawValue) } ?? .null,
-                ])
+        // One statement for the whole batch (a bulk sync opens thousands of duplicate
+        // conflicts): the rows travel as one JSON parameter, arrays and all.
+        let rows: [JSONValue] = drafts.enumerated().map { index, draft in
+            var row: [String: JSONValue] = [
+                "conflict_id": .int(ids[index]),
+                "kind": .string(draft.kind.rawValue),
+                "status": .string(draft.isOpen ? "open" : "resolved"),
+                "application_ids": .array(draft.applicationIDs.map { .string($0.lowercased) }),
+                "agency_codes": .array(draft.agencyCodes.map(JSONValue.string)),
+                "event_ids": .array(draft.eventIDs.map { .string($0.lowercased) }),
+                "ledger_ids": .array(draft.ledgerIDs.map(JSONValue.int)),
+                "detail": draft.detail,
+            ]
+            if let outcome = draft.outcome { row["outcome"] = .string(outcome.rawValue) }
+            return .object(row)
         }
+        try conn.execute("""
+            INSERT INTO cardsync.conflicts (conflict_id, kind, status, application_ids, agency_codes, event_ids,
+                                            ledger_ids, detail, resolved_at, resolved_by, outcome)
+            SELECT r.conflict_id, r.kind, r.status, r.application_ids, r.agency_codes, r.event_ids, r.ledger_ids,
+                   r.detail, CASE WHEN r.status = 'resolved' THEN now() END,
+                   CASE WHEN r.status = 'resolved' THEN 'cardsync' END, r.outcome
+            FROM jsonb_to_recordset($1::jsonb) AS r(conflict_id int8, kind text, status text, application_ids uuid[],
+                                                   agency_codes text[], event_ids uuid[], ledger_ids int8[],
+                                                   detail jsonb, outcome text)
+            ORDER BY r.conflict_id
+            """, [.json(JSONWriter.string(.array(rows)))])
         // Name every ledger event involved: the applications' submissions for duplicates, and
         // the event ids of ledger rows the fold referred to by id.
         let naming = namingSubmissions.sorted().map { ids[$0] }
@@ -102,6 +116,7 @@ extension ConflictWriter {
     static func openExpiredUnderLock(horizonSeconds: Int64, on connection: Connection) throws {
         try connection.withTransaction { conn in
             try conn.execute("SELECT pg_advisory_xact_lock($1)", [.int64(MergeLocks.merge)])
+            try KeyedPlans.require(on: conn)
             try openExpired(horizonSeconds: horizonSeconds, on: conn)
         }
     }

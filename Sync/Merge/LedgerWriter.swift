@@ -6,12 +6,14 @@ import PostgresClient
 enum LedgerWriter {
     static let copySQL = """
         COPY cardsync.ledger (ledger_id, event_id, application_id, type, origin, agency_code, seq,
-                              occurred_at, occurred_offset, data, outcome)
+                              occurred_at, occurred_offset, data, outcome, awaits_application)
         FROM STDIN (FORMAT binary)
         """
 
+    /// `applicationExists` says whether the centre has the event's application once the batch
+    /// is applied: a pending event without one is marked as awaiting its submission.
     static func write(_ rows: [(event: LedgerEvent, outcome: EventOutcome)], conflictIDs: [Int64],
-                      references: [Int64: Int], on conn: Connection) throws {
+                      references: [Int64: Int], applicationExists: (UUID) -> Bool, on conn: Connection) throws {
         guard !rows.isEmpty else { return }
         _ = try conn.copyIn(copySQL) { writer in
             var encoder = BinaryCopyEncoder()
@@ -24,7 +26,7 @@ enum LedgerWriter {
                     object["conflict_id"] = .int(conflictIDs[index])
                     data = .object(object)
                 }
-                encoder.beginRow(fieldCount: 11)
+                encoder.beginRow(fieldCount: 12)
                 encoder.writeInt64(event.ledgerID)
                 encoder.writeUUID(event.eventID)
                 encoder.writeUUID(event.applicationID)
@@ -38,6 +40,7 @@ enum LedgerWriter {
                 JSONWriter.write(data, into: &json)
                 encoder.writeJSONB(String(decoding: json, as: UTF8.self))
                 encoder.writeText(outcome.rawValue)
+                encoder.writeBool(outcome == .pending && !applicationExists(event.applicationID))
                 try encoder.flushIfNeeded(into: writer)
             }
             encoder.writeTrailer()

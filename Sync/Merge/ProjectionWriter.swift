@@ -4,9 +4,11 @@ import PostgresClient
 
 /// Writes changed applications to the projection.
 ///
-/// New applications are copied straight into the table; existing ones go through a staging
-/// table and two set-based UPDATEs. Rows leaving the "active" set are written before rows
-/// entering it, so the one-active-application-per-child index never sees two at once.
+/// Existing rows of changed applications are deleted by key and every changed application is
+/// copied in again in its new state: one keyed DELETE and one binary COPY per batch, instead of
+/// a staging table and a join whose plan depends on statistics that a bulk load outruns.
+/// Inactive rows are copied before active ones, so the one-active-application-per-child index
+/// never sees a child's new active row before its rival has left.
 enum ProjectionWriter {
     static let columns = """
         application_id, owning_agency, channel, child_id_number, status, held_status, version, form,
@@ -16,32 +18,12 @@ enum ProjectionWriter {
 
     static func write(_ apps: [ApplicationState], existing: Set<UUID>, on conn: Connection) throws {
         guard !apps.isEmpty else { return }
-        let updates = apps.filter { existing.contains($0.applicationID) }
-        // Inactive first, so that a child's active row is never inserted before its rival leaves.
-        let inserts = apps.filter { !existing.contains($0.applicationID) }.sorted { !$0.isActive && $1.isActive }
-        if !updates.isEmpty {
-            try conn.executeScript("""
-                CREATE TEMP TABLE IF NOT EXISTS cardsync_application_stage
-                    (LIKE cardsync.applications INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
-                """)
-            try copy(updates, into: "cardsync_application_stage", on: conn)
-            for active in [false, true] {
-                try conn.execute("""
-                    UPDATE cardsync.applications a SET
-                        status = s.status, held_status = s.held_status, version = s.version, form = s.form,
-                        field_stamps = s.field_stamps, verified_documents = s.verified_documents,
-                        card_number = s.card_number, dispatched_to = s.dispatched_to, issued_by = s.issued_by,
-                        closed_at = s.closed_at, last_ledger_id = s.last_ledger_id
-                    FROM cardsync_application_stage s
-                    WHERE a.application_id = s.application_id
-                      AND (s.status IN ('submitted', 'returned', 'approved', 'produced', 'dispatched')) = $1
-                    """, [.bool(active)])
-            }
-            try conn.execute("DELETE FROM cardsync_application_stage")
+        let replaced = apps.lazy.map(\.applicationID).filter { existing.contains($0) }
+        if !replaced.isEmpty {
+            try conn.execute("DELETE FROM cardsync.applications WHERE application_id = ANY($1::uuid[])",
+                             [.uuidArray(Array(replaced))])
         }
-        if !inserts.isEmpty {
-            try copy(inserts, into: "cardsync.applications", on: conn)
-        }
+        try copy(apps.filter { !$0.isActive } + apps.filter(\.isActive), into: "cardsync.applications", on: conn)
     }
 
     static func copy(_ apps: [ApplicationState], into table: String, on conn: Connection) throws {

@@ -18,25 +18,36 @@ enum StateLoader {
         (extract(epoch FROM occurred_at) * 1000000)::int8 AS occurred_us, occurred_offset, data::text AS data
         """
 
-    /// Applications by id, open applications of the given children, and the pending events of
-    /// all of them (and of `pendingOf`, applications that may not exist yet).
-    static func load(applications ids: [UUID], pendingOf: [UUID] = [], children: [String],
+    /// Applications by id and the open applications of the given children, with their pending
+    /// events. `submittedHere` are applications the batch submits (believed new): only events
+    /// that arrived before their application can be pending for them, and a small index holds
+    /// exactly those.
+    static func load(applications ids: [UUID], submittedHere: [UUID] = [], children: [String],
                      on connection: Connection) throws -> LifecycleStore {
         var store = LifecycleStore()
+        // Three index look-ups rather than one OR, which the planner turns into a scan of the
+        // whole projection. An application can come back twice; `put` keeps one.
         let rows = try connection.query("""
+            SELECT \(applicationColumns) FROM cardsync.applications WHERE application_id = ANY($1::uuid[])
+            UNION ALL
             SELECT \(applicationColumns) FROM cardsync.applications
-            WHERE application_id = ANY($1::uuid[])
-               OR (status IN ('submitted', 'returned', 'approved', 'produced', 'dispatched')
-                   AND child_id_number = ANY($2::text[]))
-               OR (status = 'on_hold' AND child_id_number = ANY($2::text[]))
+            WHERE status IN ('submitted', 'returned', 'approved', 'produced', 'dispatched')
+              AND child_id_number = ANY($2::text[])
+            UNION ALL
+            SELECT \(applicationColumns) FROM cardsync.applications
+            WHERE status = 'on_hold' AND child_id_number = ANY($2::text[])
             """, [.uuidArray(ids), .textArray(children)])
         for row in rows { store.put(try decodeApplication(row)) }
-        let known = Array(Set(ids).union(pendingOf).union(store.applications.keys))
+        let known = Array(Set(ids).union(store.applications.keys))
         let pending = try connection.query("""
             SELECT \(ledgerColumns) FROM cardsync.ledger
             WHERE outcome = 'pending' AND application_id = ANY($1::uuid[])
+            UNION ALL
+            SELECT \(ledgerColumns) FROM cardsync.ledger
+            WHERE outcome = 'pending' AND awaits_application AND application_id = ANY($2::uuid[])
+              AND NOT application_id = ANY($1::uuid[])
             ORDER BY ledger_id
-            """, [.uuidArray(known)])
+            """, [.uuidArray(known), .uuidArray(submittedHere)])
         for row in pending { store.hold(try decodeLedgerEvent(row)) }
         return store
     }

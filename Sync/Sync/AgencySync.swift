@@ -15,15 +15,20 @@ import PostgresClient
 public final class AgencySync {
     let queue: QueueDirectory
     let connection: Connection
+    /// A second connection to the same database for the projection's writes (see
+    /// `CentralMerge`); without it the merge writes everything on `connection`.
+    let projection: Connection?
     let options: SyncOptions
     let logger: Logger
     /// Called with (bytes of the outbox processed, outbox size) as batches complete.
     var progress: ((Int64, Int64) -> Void)?
 
-    public init(queue: QueueDirectory, connection: Connection, options: SyncOptions = SyncOptions(),
+    public init(queue: QueueDirectory, connection: Connection, projection: Connection? = nil,
+                options: SyncOptions = SyncOptions(),
                 logger: Logger = Logger(label: "cardsync.sync"), progress: ((Int64, Int64) -> Void)? = nil) {
         self.queue = queue
         self.connection = connection
+        self.projection = projection
         self.options = options
         self.logger = logger
         self.progress = progress
@@ -31,6 +36,7 @@ public final class AgencySync {
 
     public func run() throws -> AgencySyncResult {
         let started = ContinuousClock.now
+        var clock = PhaseClock()
         let agency = try queue.readAgency()
         var result = AgencySyncResult(agencyCode: agency.code)
         let lock = try QueueLock.acquire(queue, timeout: options.lockWait)
@@ -47,17 +53,22 @@ public final class AgencySync {
         checkpoint.quarantineSize = try quarantine.size()
 
         let central = try CentralSyncState.load(agency: agency.code, on: connection)
-        try push(agency: agency, central: central, checkpoint: &checkpoint, quarantine: quarantine, result: &result)
+        clock.lap("setup")
+        try push(agency: agency, central: central, checkpoint: &checkpoint, quarantine: quarantine, result: &result,
+                 clock: &clock)
         try openExpiredPending()
+        clock.lap("expired")
         try pull(agency: agency, central: central, checkpoint: &checkpoint, result: &result)
+        clock.lap("pull")
         result.seconds = (ContinuousClock.now - started).seconds
+        logger.debug("synced agency", metadata: ["agency": "\(agency.code)", "phases": "\(clock.summary)"])
         return result
     }
 
     // MARK: Push
 
     private func push(agency: Agency, central: CentralSyncState, checkpoint: inout SyncCheckpoint,
-                      quarantine: QuarantineWriter, result: inout AgencySyncResult) throws {
+                      quarantine: QuarantineWriter, result: inout AgencySyncResult, clock: inout PhaseClock) throws {
         // The centre lacks events this queue pushed before: it was restored from an older backup.
         let restored = central.pushedSeq < (checkpoint.pushedSeq ?? 0)
         if restored {
@@ -73,7 +84,7 @@ public final class AgencySync {
         let preparer = BatchPreparer(reader: reader, agency: agency.code, batchSize: options.batchSize,
                                      lastSeq: restored ? nil : checkpoint.lastSeq,
                                      linesAlreadyQuarantined: restored ? checkpoint.outboxLine : 0, clock: options.clock)
-        let merge = CentralMerge(connection: connection, logger: logger)
+        let merge = CentralMerge(connection: connection, projection: projection, logger: logger)
         // Reading and validating the next batch overlaps with merging this one (two cores:
         // one parses, the other runs the server).
         var next = preparer.prepareInBackground()
@@ -81,18 +92,19 @@ public final class AgencySync {
         defer { _ = try? next.wait() }
         while true {
             let batch = try next.wait()
+            clock.lap("wait-batch")
             guard let batch else { break }
             next = preparer.prepareInBackground()
             for (line, reason) in batch.quarantined { quarantine.append(line, reason: reason) }
             result.quarantined += batch.quarantined.count
             if !batch.events.isEmpty {
-                try StatisticsKeeper.refreshIfStale(on: connection, logger: logger)
                 let merged = try merge.merge(batch.events, agency: agency.code, pushedSeq: batch.maxSeq, now: options.clock())
                 result.pushed += merged.accepted
                 result.alreadyPresent += merged.alreadyPresent
                 result.pending += merged.pending
                 result.conflictsOpened += merged.conflictsOpened
                 if restored { result.repushedAfterRestore += merged.accepted }
+                clock.lap("merge")
             }
             try quarantine.flush()
             checkpoint.outboxOffset = batch.endOffset
@@ -102,6 +114,7 @@ public final class AgencySync {
             checkpoint.quarantineSize = try quarantine.size()
             checkpoint.updatedAt = options.clock()
             try queue.saveCheckpoint(checkpoint)
+            clock.lap("checkpoint")
             progress?(batch.endOffset, total)
         }
     }
@@ -127,13 +140,16 @@ public final class AgencySync {
             cursor = min(cursor, central.pulledDelivery)
         }
         while true {
-            let rows = try connection.query("""
+            let rows = try connection.withTransaction { conn in
+                try KeyedPlans.require(on: conn)
+                return try conn.query("""
                 SELECT d.delivery_id, l.*
                 FROM cardsync.deliveries d
                 JOIN (SELECT \(StateLoader.ledgerColumns) FROM cardsync.ledger) l ON l.ledger_id = d.ledger_id
                 WHERE d.agency_code = $1 AND d.delivery_id > $2
                 ORDER BY d.delivery_id LIMIT $3
                 """, [.text(agency.code), .int64(cursor), .int64(Int64(options.pullPageSize))])
+            }
             if rows.isEmpty { break }
             for row in rows {
                 let event = try StateLoader.decodeLedgerEvent(row)

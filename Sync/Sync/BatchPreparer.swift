@@ -25,6 +25,7 @@ final class BatchPreparer: @unchecked Sendable {
     private var lastSeq: Int64?
     private let linesAlreadyQuarantined: Int
     private let clock: @Sendable () -> Timestamp
+    private var batchesPrepared = 0
 
     init(reader: OutboxReader, agency: String, batchSize: Int, lastSeq: Int64?,
          linesAlreadyQuarantined: Int, clock: @escaping @Sendable () -> Timestamp) {
@@ -65,7 +66,11 @@ final class BatchPreparer: @unchecked Sendable {
 
     /// Reads the next batch and validates every line (nil at the end of the outbox).
     func prepare() throws -> PreparedBatch? {
-        let lines = try reader.nextBatch(maxLines: batchSize)
+        // The first batch is validated while nothing else runs; keeping it small starts the
+        // merge (and the overlap of validation with it) sooner.
+        let size = batchesPrepared == 0 ? max(1, batchSize / 10) : batchSize
+        batchesPrepared += 1
+        let lines = try reader.nextBatch(maxLines: size)
         guard let last = lines.last else { return nil }
         let validator = EventLineValidator(mode: .outbox, now: clock())
         var batch = PreparedBatch()

@@ -32,14 +32,14 @@ public struct SyncRunner: Sendable {
         let board = Board(count: queues.count, totals: queues.map(Self.outboxSize))
         let workers = max(1, min(jobs, queues.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            var connection: Connection?
+            var connections: Connections?
             while let index = board.next() {
                 let queue = queues[index]
-                let result = Result { try syncWithRetries(queue, connection: &connection) { done in
+                let result = Result { try syncWithRetries(queue, connections: &connections) { done in
                     board.report(index, bytes: done)
                     if let progress { let (f, d, t) = board.snapshot(); progress(f, d, t) }
                 } }
-                if case .failure = result { connection = nil }
+                if case .failure = result { connections = nil }
                 board.finish(index, result)
                 if let progress { let (f, d, t) = board.snapshot(); progress(f, d, t) }
             }
@@ -47,18 +47,28 @@ public struct SyncRunner: Sendable {
         return board.results.map { $0! }
     }
 
-    private func syncWithRetries(_ queue: QueueDirectory, connection: inout Connection?,
+    /// A worker's two connections: the sync's own and the one its merges write the projection on.
+    private struct Connections {
+        var main: Connection
+        var projection: Connection
+        var isHealthy: Bool { main.isHealthy && projection.isHealthy }
+    }
+
+    private func syncWithRetries(_ queue: QueueDirectory, connections: inout Connections?,
                                  progress: @escaping (Int64) -> Void) throws -> AgencySyncResult {
         var attempt = 0
         while true {
             do {
-                if connection == nil || connection?.isHealthy == false { connection = try connect() }
-                return try AgencySync(queue: queue, connection: connection!, options: options, logger: logger) { done, _ in
+                if connections == nil || connections?.isHealthy == false {
+                    connections = Connections(main: try connect(), projection: try connect())
+                }
+                return try AgencySync(queue: queue, connection: connections!.main, projection: connections!.projection,
+                                      options: options, logger: logger) { done, _ in
                     progress(done)
                 }.run()
             } catch let error as PostgresError where attempt < retries && error.isRetryable {
                 attempt += 1
-                connection = nil
+                connections = nil
                 let delay = min(30.0, pow(2.0, Double(attempt - 1)))
                 logger.warning("sync failed, retrying", metadata: ["queue": "\(queue.path)", "attempt": "\(attempt)",
                                                                    "delay_s": "\(delay)", "error": "\(error)"])

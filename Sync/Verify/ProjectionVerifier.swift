@@ -19,6 +19,8 @@ public struct ProjectionVerifier {
         public var differences: [String] = []
         /// Differences found beyond those listed (the list is capped).
         public var moreDifferences = 0
+        /// Set when the projection's watermark is behind the ledger (see `ProjectionWatermark`).
+        public var lagging: ProjectionWatermark.Reading?
 
         public var isClean: Bool { differences.isEmpty }
 
@@ -49,27 +51,29 @@ public struct ProjectionVerifier {
     static let listLimit = 200
 
     public func verify() throws -> Report {
+        // A sync commits the ledger and then, a moment later, the projection (CentralMerge); a
+        // snapshot taken in between sees the projection one batch behind. Look again before
+        // calling that a difference.
+        var attempt = 0
+        while true {
+            let report = try verifyOnce()
+            attempt += 1
+            if report.lagging == nil || attempt == 5 { return report }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+    }
+
+    private func verifyOnce() throws -> Report {
         var report = Report()
         // Fold the ledger. Replays take the merge lock's place by reading a consistent snapshot.
-        var engine = LifecycleEngine(store: LifecycleStore(), now: .now) { 0 }
         var outcomes: [(Int64, EventOutcome)] = []
         try connection.withTransaction(isolation: .repeatableRead) { conn in
-            var after: Int64 = 0
-            while true {
-                let rows = try conn.query("""
-                    SELECT \(StateLoader.ledgerColumns) FROM cardsync.ledger
-                    WHERE ledger_id > $1 ORDER BY ledger_id LIMIT $2
-                    """, [.int64(after), .int64(Int64(pageSize))])
-                if rows.isEmpty { break }
-                for row in rows {
-                    let event = try StateLoader.decodeLedgerEvent(row)
-                    engine.replay(event)
-                    after = event.ledgerID
-                    report.eventsReplayed += 1
-                }
-                collect(&engine, into: &outcomes)
+            let watermark = try ProjectionWatermark.read(on: conn)
+            if watermark.through != watermark.last {
+                report.lagging = watermark
             }
-            collect(&engine, into: &outcomes)
+            let (engine, events) = try LedgerReplay.fold(on: conn, pageSize: pageSize) { collect(&$0, into: &outcomes) }
+            report.eventsReplayed = events
 
             try conn.executeScript("""
                 DROP SCHEMA IF EXISTS \(Self.scratchSchema) CASCADE;
@@ -150,6 +154,9 @@ public struct ProjectionVerifier {
             """)
         for row in outcomes {
             found.append("ledger event \(try row.decode(Int64.self, column: "ledger_id")): outcome live=\(try row.decode(String.self, column: "live")) rebuilt=\(try row.decode(String.self, column: "rebuilt"))")
+        }
+        if let lagging = report.lagging {
+            found.insert("the projection holds the ledger's effects through ledger id \(lagging.through), but the ledger reaches \(lagging.last): a sync stopped between its ledger and projection commits; the next sync or bureau command rebuilds the projection from the ledger", at: 0)
         }
         report.differences = Array(found.prefix(Self.listLimit))
         report.moreDifferences = max(0, found.count - Self.listLimit)

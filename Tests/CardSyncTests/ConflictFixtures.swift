@@ -15,6 +15,8 @@ final class ConflictWorld: @unchecked Sendable {
     // @unchecked: used from one test at a time.
     let uri: String
     let db: Connection
+    /// The second connection a sync writes the projection on, as `cardsync sync` does.
+    let projection: Connection
     let directory: TemporaryDirectory
     private var lastSeq: [String: Int64] = [:]
 
@@ -22,6 +24,7 @@ final class ConflictWorld: @unchecked Sendable {
         uri = try TestDatabase.freshDatabase()
         db = try Connection(conninfo: uri)
         _ = try Migrator(connection: db).migrate()
+        projection = try Connection(conninfo: uri)
         directory = try TemporaryDirectory(prefix: "cardsync-conflicts")
     }
 
@@ -53,7 +56,7 @@ final class ConflictWorld: @unchecked Sendable {
     func sync(_ queue: QueueDirectory, horizon: Int64? = nil) throws -> AgencySyncResult {
         var options = SyncOptions()
         if let horizon { options.pendingHorizonSeconds = horizon }
-        return try AgencySync(queue: queue, connection: db, options: options).run()
+        return try AgencySync(queue: queue, connection: db, projection: projection, options: options).run()
     }
 
     /// A bureau decision, recorded centrally.

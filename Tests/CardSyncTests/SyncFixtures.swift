@@ -56,13 +56,14 @@ final class SyncWorld: @unchecked Sendable {
         try QueueDirectory.initialize(at: path(name ?? agency.code), agency: agency)
     }
 
-    /// One `AgencySync.run()` on a connection of its own, as the command does it.
+    /// One `AgencySync.run()` on connections of its own (the second for the projection's
+    /// writes), as the command does it.
     @discardableResult
     func sync(_ queue: QueueDirectory, batchSize: Int = 20_000, lockWait: Duration? = nil) throws -> AgencySyncResult {
         var options = SyncOptions()
         options.batchSize = batchSize
         options.lockWait = lockWait
-        return try AgencySync(queue: queue, connection: try connect(), options: options).run()
+        return try AgencySync(queue: queue, connection: try connect(), projection: try connect(), options: options).run()
     }
 
     // MARK: Central counts and queries

@@ -15,5 +15,6 @@ public struct Migration: Sendable {
     public static let all: [Migration] = [
         migration0001CentralSchema,
         migration0002AgencyRoles,
+        migration0003BulkSync,
     ]
 }
