@@ -16,7 +16,7 @@ struct SyncCommand: ParsableCommand {
             """)
 
     @Argument(help: "Agency queue directories.") var dirs: [String]
-    @Option(help: "Agencies synced at once, each on its own connection.") var jobs = 1
+    @Option(help: "Agencies synced at once, each on two connections of its own (one writes the projection).") var jobs = 1
     @Flag(help: "Print one JSON document on stdout.") var json = false
     @Flag(help: "Exit 3 when lines were quarantined or conflicts opened.") var strict = false
     @Option(help: "Seconds to wait for another sync of the same agency to finish (default: fail at once).") var wait: Double?

@@ -74,7 +74,10 @@ public struct CentralMerge {
                     try projection.executeScript("ROLLBACK")
                     projectionOpen = false
                 }
-                try projection.executeScript("BEGIN")
+                // The projection's commit need not wait for its WAL to reach disk: lost in a
+                // server crash, it leaves the watermark behind, and the next merge rebuilds the
+                // projection from the ledger, whose commit does wait.
+                try projection.executeScript("BEGIN; SET LOCAL synchronous_commit = off")
                 projectionOpen = true
                 try KeyedPlans.require(on: projection)
                 try writeBothSidesAtOnce(decided, ledger: conn, projection: projection)

@@ -4,8 +4,26 @@ import PostgresClient
 
 /// Stores detected conflicts and closes `pending_expired` conflicts whose event finally applied.
 enum ConflictWriter {
+    /// Inserts a batch's conflicts with their event lists complete: duplicates name the
+    /// submissions of their applications, field merges the event ids of the ledger rows they
+    /// refer to. Called after the batch's ledger rows are written, so those are found too.
     static func insert(_ drafts: [ConflictDraft], ids: [Int64], namingSubmissions: Set<Int>, on conn: Connection) throws {
         guard !drafts.isEmpty else { return }
+        var drafts = drafts
+        let submissions = try submittedEvents(of: Set(namingSubmissions.flatMap { drafts[$0].applicationIDs }), on: conn)
+        for index in namingSubmissions {
+            let named = drafts[index].applicationIDs.flatMap { submissions[$0] ?? [] }.sorted { $0.ledgerID < $1.ledgerID }
+            guard !named.isEmpty else { continue }
+            drafts[index].eventIDs = named.map(\.eventID)
+            drafts[index].ledgerIDs = named.map(\.ledgerID)
+        }
+        let amendments = drafts.indices.filter { drafts[$0].kind == .concurrentAmendment }
+        let eventIDs = try eventIDs(ofLedgerRows: Set(amendments.flatMap { drafts[$0].ledgerIDs }), on: conn)
+        for index in amendments {
+            let named = drafts[index].ledgerIDs.sorted().compactMap { eventIDs[$0] }
+            if !named.isEmpty { drafts[index].eventIDs = named }
+        }
+
         // One statement for the whole batch (a bulk sync opens thousands of duplicate
         // conflicts): the rows travel as one JSON parameter, arrays and all.
         let rows: [JSONValue] = drafts.enumerated().map { index, draft in
@@ -33,36 +51,30 @@ enum ConflictWriter {
                                                    detail jsonb, outcome text)
             ORDER BY r.conflict_id
             """, [.json(JSONWriter.string(.array(rows)))])
-        // Name every ledger event involved: the applications' submissions for duplicates, and
-        // the event ids of ledger rows the fold referred to by id.
-        let naming = namingSubmissions.sorted().map { ids[$0] }
-        if !naming.isEmpty {
-            try conn.execute("""
-                UPDATE cardsync.conflicts c SET event_ids = s.event_ids, ledger_ids = s.ledger_ids
-                FROM (SELECT c2.conflict_id,
-                             array_agg(l.event_id ORDER BY l.ledger_id) AS event_ids,
-                             array_agg(l.ledger_id ORDER BY l.ledger_id) AS ledger_ids
-                      FROM cardsync.conflicts c2
-                      CROSS JOIN LATERAL unnest(c2.application_ids) AS app(id)
-                      JOIN cardsync.ledger l ON l.application_id = app.id AND l.type = 'submitted'
-                      WHERE c2.conflict_id = ANY ($1::int8[])
-                      GROUP BY c2.conflict_id) s
-                WHERE c.conflict_id = s.conflict_id
-                """, [.int64Array(naming)])
+    }
+
+    /// The `submitted` events of the given applications.
+    private static func submittedEvents(of apps: Set<UUID>, on conn: Connection) throws -> [UUID: [(ledgerID: Int64, eventID: UUID)]] {
+        guard !apps.isEmpty else { return [:] }
+        let rows = try conn.query("""
+            SELECT application_id, ledger_id, event_id FROM cardsync.ledger
+            WHERE application_id = ANY($1::uuid[]) AND type = 'submitted'
+            """, [.uuidArray(Array(apps))])
+        var found: [UUID: [(ledgerID: Int64, eventID: UUID)]] = [:]
+        for row in rows {
+            found[try row.decode(UUID.self, column: "application_id"), default: []].append(
+                (try row.decode(Int64.self, column: "ledger_id"), try row.decode(UUID.self, column: "event_id")))
         }
-        let amendments = drafts.indices.filter { drafts[$0].kind == .concurrentAmendment }.map { ids[$0] }
-        if !amendments.isEmpty {
-            try conn.execute("""
-                UPDATE cardsync.conflicts c SET event_ids = s.event_ids
-                FROM (SELECT c2.conflict_id, array_agg(l.event_id ORDER BY l.ledger_id) AS event_ids
-                      FROM cardsync.conflicts c2
-                      CROSS JOIN LATERAL unnest(c2.ledger_ids) AS ref(id)
-                      JOIN cardsync.ledger l ON l.ledger_id = ref.id
-                      WHERE c2.conflict_id = ANY ($1::int8[])
-                      GROUP BY c2.conflict_id) s
-                WHERE c.conflict_id = s.conflict_id
-                """, [.int64Array(amendments)])
-        }
+        return found
+    }
+
+    private static func eventIDs(ofLedgerRows ids: Set<Int64>, on conn: Connection) throws -> [Int64: UUID] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try conn.query("SELECT ledger_id, event_id FROM cardsync.ledger WHERE ledger_id = ANY($1::int8[])",
+                                  [.int64Array(Array(ids))])
+        var found: [Int64: UUID] = [:]
+        for row in rows { found[try row.decode(Int64.self, column: "ledger_id")] = try row.decode(UUID.self, column: "event_id") }
+        return found
     }
 
     /// A pending event that expired and then applied: its conflict resolves itself.

@@ -98,6 +98,8 @@ public final class AgencySync {
             for (line, reason) in batch.quarantined { quarantine.append(line, reason: reason) }
             result.quarantined += batch.quarantined.count
             if !batch.events.isEmpty {
+                try StatisticsKeeper.refreshIfStale(on: connection, logger: logger)
+                clock.lap("analyze")
                 let merged = try merge.merge(batch.events, agency: agency.code, pushedSeq: batch.maxSeq, now: options.clock())
                 result.pushed += merged.accepted
                 result.alreadyPresent += merged.alreadyPresent

@@ -3,7 +3,8 @@ import Foundation
 import Logging
 import PostgresClient
 
-/// Syncs many agency queues, `jobs` at a time, each worker on its own connection.
+/// Syncs many agency queues, `jobs` at a time, each worker on two connections of its own (the
+/// second writes the projection while the first writes the ledger; see `CentralMerge`).
 ///
 /// Agencies do not block each other except for the short merge step of each batch (the merge
 /// lock), so a slow or failing agency never stops the others: each result is reported alone.
