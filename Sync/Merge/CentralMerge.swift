@@ -131,7 +131,7 @@ public struct CentralMerge {
     private struct ProjectionBehind: Error {}
 
     /// What one merge attempt decided, ready to be written.
-    struct Decided: @unchecked Sendable {
+    struct Decided: Sendable {
         var result = MergeResult()
         var effects = MergeEffects()
         /// Changed applications in their new state.

@@ -22,6 +22,11 @@ public final class AgencySync {
     let logger: Logger
     /// Called with (bytes of the outbox processed, outbox size) as batches complete.
     var progress: ((Int64, Int64) -> Void)?
+    /// The queue's first batch, prepared ahead by the runner (used if still valid).
+    var prefetch: FirstBatchPrefetch?
+    /// Called once, on this thread, when the last batch of the outbox has been read: the runner
+    /// starts reading the next queue then, so that no more than two batches are held at once.
+    var onLastBatch: (() -> Void)?
 
     public init(queue: QueueDirectory, connection: Connection, projection: Connection? = nil,
                 options: SyncOptions = SyncOptions(),
@@ -37,6 +42,11 @@ public final class AgencySync {
     public func run() throws -> AgencySyncResult {
         let started = ContinuousClock.now
         var clock = PhaseClock()
+        // A prefetch that push did not adopt is dropped whatever happens (its file closed).
+        defer {
+            prefetch?.drop()
+            prefetch = nil
+        }
         let agency = try queue.readAgency()
         var result = AgencySyncResult(agencyCode: agency.code)
         let lock = try QueueLock.acquire(queue, timeout: options.lockWait)
@@ -76,18 +86,30 @@ public final class AgencySync {
                            metadata: ["agency": "\(agency.code)", "central_seq": "\(central.pushedSeq)",
                                       "local_seq": "\(checkpoint.pushedSeq ?? 0)"])
         }
-        let reader = try OutboxReader(url: queue.outboxFile,
+        let reader: OutboxReader
+        let preparer: BatchPreparer
+        var next: BatchPreparer.Pending
+        if let prefetch, !restored, prefetch.matches(agency: agency.code, checkpoint: checkpoint) {
+            reader = prefetch.reader
+            preparer = prefetch.preparer
+            next = prefetch.first
+            self.prefetch = nil
+        } else {
+            prefetch?.drop()
+            prefetch = nil
+            reader = try OutboxReader(url: queue.outboxFile,
                                       startOffset: restored ? 0 : checkpoint.outboxOffset,
                                       startLine: restored ? 0 : checkpoint.outboxLine)
-        defer { reader.close() }
-        let total = (try? FileManager.default.attributesOfItem(atPath: queue.outboxFile.path)[.size] as? Int64) ?? 0
-        let preparer = BatchPreparer(reader: reader, agency: agency.code, batchSize: options.batchSize,
+            preparer = BatchPreparer(reader: reader, agency: agency.code, batchSize: options.batchSize,
                                      lastSeq: restored ? nil : checkpoint.lastSeq,
                                      linesAlreadyQuarantined: restored ? checkpoint.outboxLine : 0, clock: options.clock)
+            // Reading and validating the next batch overlaps with merging this one (two cores:
+            // one parses, the other runs the server).
+            next = preparer.prepareInBackground()
+        }
+        defer { reader.close() }
+        let total = (try? FileManager.default.attributesOfItem(atPath: queue.outboxFile.path)[.size] as? Int64) ?? 0
         let merge = CentralMerge(connection: connection, projection: projection, logger: logger)
-        // Reading and validating the next batch overlaps with merging this one (two cores:
-        // one parses, the other runs the server).
-        var next = preparer.prepareInBackground()
         // Never leave while a preparation still reads the outbox.
         defer { _ = try? next.wait() }
         while true {
@@ -95,6 +117,10 @@ public final class AgencySync {
             clock.lap("wait-batch")
             guard let batch else { break }
             next = preparer.prepareInBackground()
+            if batch.reachedEnd, let onLastBatch {
+                self.onLastBatch = nil
+                onLastBatch()
+            }
             for (line, reason) in batch.quarantined { quarantine.append(line, reason: reason) }
             result.quarantined += batch.quarantined.count
             if !batch.events.isEmpty {

@@ -13,6 +13,8 @@ struct PreparedBatch: @unchecked Sendable {
     var lastSeq: Int64?
     var endOffset: Int64 = 0
     var lastLine = 0
+    /// Fewer complete lines were left than a batch holds: this is the outbox's last batch for now.
+    var reachedEnd = false
 }
 
 /// Reads and validates outbox batches, one batch ahead of the merge, on a background thread.
@@ -26,9 +28,13 @@ final class BatchPreparer: @unchecked Sendable {
     private let linesAlreadyQuarantined: Int
     private let clock: @Sendable () -> Timestamp
     private var batchesPrepared = 0
+    private let firstBatchSize: Int
 
+    /// The first batch is smaller: `firstBatchSize` lines, by default a tenth of `batchSize`, for
+    /// a preparation that nothing else overlaps (see `prepare`).
     init(reader: OutboxReader, agency: String, batchSize: Int, lastSeq: Int64?,
-         linesAlreadyQuarantined: Int, clock: @escaping @Sendable () -> Timestamp) {
+         linesAlreadyQuarantined: Int, firstBatchSize: Int? = nil, clock: @escaping @Sendable () -> Timestamp) {
+        self.firstBatchSize = max(1, firstBatchSize ?? batchSize / 10)
         self.reader = reader
         self.agency = agency
         self.batchSize = batchSize
@@ -68,12 +74,13 @@ final class BatchPreparer: @unchecked Sendable {
     func prepare() throws -> PreparedBatch? {
         // The first batch is validated while nothing else runs; keeping it small starts the
         // merge (and the overlap of validation with it) sooner.
-        let size = batchesPrepared == 0 ? max(1, batchSize / 10) : batchSize
+        let size = batchesPrepared == 0 ? min(firstBatchSize, batchSize) : batchSize
         batchesPrepared += 1
         let lines = try reader.nextBatch(maxLines: size)
         guard let last = lines.last else { return nil }
         let validator = EventLineValidator(mode: .outbox, now: clock())
         var batch = PreparedBatch()
+        batch.reachedEnd = lines.count < size
         batch.events.reserveCapacity(lines.count)
         for line in lines {
             let verdict = validator.check(line.bytes, lineNumber: line.lineNumber, lastSeq: lastSeq)

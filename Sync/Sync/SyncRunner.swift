@@ -34,9 +34,18 @@ public struct SyncRunner: Sendable {
         let workers = max(1, min(jobs, queues.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             var connections: Connections?
-            while let index = board.next() {
+            var current = board.next()
+            var prefetch: FirstBatchPrefetch?
+            while let index = current {
                 let queue = queues[index]
-                let result = Result { try syncWithRetries(queue, connections: &connections) { done in
+                // Claim the next queue now; its first batch is read while this one merges its last.
+                current = board.next()
+                let prefetchHere = prefetch
+                prefetch = nil
+                let upcoming = current.map { queues[$0] }
+                let startNext = { if let upcoming, prefetch == nil { prefetch = FirstBatchPrefetch.start(upcoming, options: options) } }
+                let result = Result { try syncWithRetries(queue, connections: &connections, prefetch: prefetchHere,
+                                                          onLastBatch: startNext) { done in
                     board.report(index, bytes: done)
                     if let progress { let (f, d, t) = board.snapshot(); progress(f, d, t) }
                 } }
@@ -55,18 +64,26 @@ public struct SyncRunner: Sendable {
         var isHealthy: Bool { main.isHealthy && projection.isHealthy }
     }
 
-    private func syncWithRetries(_ queue: QueueDirectory, connections: inout Connections?,
+    private func syncWithRetries(_ queue: QueueDirectory, connections: inout Connections?, prefetch: FirstBatchPrefetch?,
+                                 onLastBatch: @escaping () -> Void,
                                  progress: @escaping (Int64) -> Void) throws -> AgencySyncResult {
         var attempt = 0
+        var prefetch = prefetch
+        defer { prefetch?.drop() }
         while true {
             do {
                 if connections == nil || connections?.isHealthy == false {
                     connections = Connections(main: try connect(), projection: try connect())
                 }
-                return try AgencySync(queue: queue, connection: connections!.main, projection: connections!.projection,
+                let sync = AgencySync(queue: queue, connection: connections!.main, projection: connections!.projection,
                                       options: options, logger: logger) { done, _ in
                     progress(done)
-                }.run()
+                }
+                // Only the first attempt may use it: a retry starts from the checkpoint afresh.
+                sync.prefetch = prefetch
+                sync.onLastBatch = onLastBatch
+                prefetch = nil
+                return try sync.run()
             } catch let error as PostgresError where attempt < retries && error.isRetryable {
                 attempt += 1
                 connections = nil
