@@ -23,15 +23,23 @@ enum StatisticsKeeper {
     static func refreshIfStale(on conn: Connection, logger: Logger) throws {
         // A column-restricted ANALYZE does not reset n_mod_since_analyze, so growth is measured
         // against the row count it recorded (reltuples, -1 before the first analysis).
+        // The two tables' counters directly: the pg_stat_user_tables view reads every table's
+        // and took 2 ms, once per batch.
         let rows = try conn.query("""
-            SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-            WHERE s.schemaname = 'cardsync' AND s.relname = ANY($1::text[])
-              AND s.n_live_tup > greatest(20000, 2 * c.reltuples)
+            SELECT t.name AS relname FROM unnest($1::text[]) AS t(name)
+            JOIN pg_class c ON c.oid = to_regclass('cardsync.' || t.name)
+            WHERE pg_stat_get_live_tuples(c.oid) > greatest(20000, 2 * c.reltuples)
             """, [.textArray(Array(lookupColumns.keys).sorted())])
         for row in rows {
             let table = try row.decode(String.self, column: "relname")
             guard let columns = lookupColumns[table] else { continue }
-            try conn.executeScript("ANALYZE cardsync.\(try conn.escapeIdentifier(table)) (\(columns))")
+            // A sample of 6,000 rows instead of 30,000: enough to tell that an id is (nearly)
+            // unique and which few values a status has, which is all these plans need.
+            try conn.executeScript("""
+                SET default_statistics_target = 20;
+                ANALYZE cardsync.\(try conn.escapeIdentifier(table)) (\(columns));
+                RESET default_statistics_target
+                """)
             logger.debug("analysed a table that grew during sync", metadata: ["table": "\(table)"])
         }
     }

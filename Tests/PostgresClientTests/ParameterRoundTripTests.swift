@@ -93,6 +93,11 @@ struct ParameterRoundTripTests {
         let ids = [UUID(), UUID()]
         #expect(try roundTrip(.uuidArray(ids), as: "uuid[]", [UUID].self) == ids)
         #expect(try roundTrip(.int64Array([1, -2, .max]), as: "bigint[]", [Int64].self) == [1, -2, .max])
+        // uuid and bigint arrays travel in binary: the empty one has no dimension at all.
+        #expect(try roundTrip(.uuidArray([]), as: "uuid[]", [UUID].self) == [])
+        #expect(try roundTrip(.int64Array([]), as: "bigint[]", [Int64].self) == [])
+        let many = (0..<5_000).map { _ in UUID() }
+        #expect(try roundTrip(.uuidArray(many), as: "uuid[]", [UUID].self) == many)
         let withNull = try #require(try connection.query("SELECT ARRAY['x', NULL]::text[] AS value").first)
         #expect(try withNull.decode([String?].self, column: "value") == ["x", nil])
     }
