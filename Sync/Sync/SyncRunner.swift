@@ -32,17 +32,24 @@ public struct SyncRunner: Sendable {
     {
         let board = Board(count: queues.count, totals: queues.map(Self.outboxSize))
         let workers = max(1, min(jobs, queues.count))
+        // One worker syncs the queues one after another: it claims the next queue at once and
+        // reads its first batch while the current one merges its last. Several workers take
+        // queues as they free up instead (claiming ahead would leave one idle at the end while
+        // another holds two), and their validation overlaps anyway.
+        let readAhead = workers == 1
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             var connections: Connections?
             var current = board.next()
             var prefetch: FirstBatchPrefetch?
             while let index = current {
                 let queue = queues[index]
-                // Claim the next queue now; its first batch is read while this one merges its last.
-                current = board.next()
+                var upcoming: QueueDirectory?
+                if readAhead {
+                    current = board.next()
+                    upcoming = current.map { queues[$0] }
+                }
                 let prefetchHere = prefetch
                 prefetch = nil
-                let upcoming = current.map { queues[$0] }
                 let startNext = { if let upcoming, prefetch == nil { prefetch = FirstBatchPrefetch.start(upcoming, options: options) } }
                 let result = Result { try syncWithRetries(queue, connections: &connections, prefetch: prefetchHere,
                                                           onLastBatch: startNext) { done in
@@ -52,6 +59,7 @@ public struct SyncRunner: Sendable {
                 if case .failure = result { connections = nil }
                 board.finish(index, result)
                 if let progress { let (f, d, t) = board.snapshot(); progress(f, d, t) }
+                if !readAhead { current = board.next() }
             }
         }
         return board.results.map { $0! }
