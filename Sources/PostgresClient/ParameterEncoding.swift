@@ -66,38 +66,33 @@ struct ParameterEncoding {
         case .textArray(let strings):
             try appendText(Self.arrayLiteral(quoting: strings), type: .textArray, number: number)
         case .uuidArray(let uuids):
-            appendBinaryArray(.uuidArray, element: .uuid, count: uuids.count, elementSize: 16) { buffer in
-                for uuid in uuids { withUnsafeBytes(of: uuid.uuid) { buffer.append(contentsOf: $0) } }
+            appendBinaryArray(.uuidArray, element: .uuid, uuids, size: 16) { uuid, buffer in
+                withUnsafeBytes(of: uuid.uuid) { buffer.append(contentsOf: $0) }
             }
         case .int64Array(let numbers):
-            appendBinaryArray(.int8Array, element: .int8, count: numbers.count, elementSize: 8) { buffer in
-                for number in numbers { withUnsafeBytes(of: number.bigEndian) { buffer.append(contentsOf: $0) } }
+            appendBinaryArray(.int8Array, element: .int8, numbers, size: 8) { number, buffer in
+                withUnsafeBytes(of: number.bigEndian) { buffer.append(contentsOf: $0) }
             }
         }
     }
 
     /// A one-dimensional array of a fixed-size type without NULLs, in binary: a batch's ids
     /// travel as 16 bytes each instead of being formatted as text (which cost a sync seconds).
-    /// `writeElements` appends the elements' bytes only; their length prefixes are added here.
-    private mutating func appendBinaryArray(_ type: PostgresType, element: PostgresType, count: Int, elementSize: Int32,
-                                            _ writeElements: (inout [UInt8]) -> Void) {
+    /// `write` appends one element's `size` bytes.
+    private mutating func appendBinaryArray<Element>(_ type: PostgresType, element: PostgresType, _ values: [Element],
+                                                     size: Int32, write: (Element, inout [UInt8]) -> Void) {
         appendBinary(type) { buffer in
             func int32(_ value: Int32) { withUnsafeBytes(of: value.bigEndian) { buffer.append(contentsOf: $0) } }
-            int32(count == 0 ? 0 : 1)   // dimensions
-            int32(0)                    // no NULL elements
+            int32(values.isEmpty ? 0 : 1)   // dimensions
+            int32(0)                        // no NULL elements
             int32(Int32(bitPattern: element.rawValue))
-            guard count > 0 else { return }
-            int32(Int32(count))         // length of the dimension
-            int32(1)                    // lower bound
-            var elements: [UInt8] = []
-            elements.reserveCapacity(count * Int(elementSize))
-            writeElements(&elements)
-            buffer.reserveCapacity(buffer.count + count * (4 + Int(elementSize)))
-            var offset = 0
-            for _ in 0..<count {
-                int32(elementSize)
-                buffer.append(contentsOf: elements[offset..<offset + Int(elementSize)])
-                offset += Int(elementSize)
+            guard !values.isEmpty else { return }
+            int32(Int32(values.count))      // length of the dimension
+            int32(1)                        // lower bound
+            buffer.reserveCapacity(buffer.count + values.count * (4 + Int(size)))
+            for value in values {
+                int32(size)
+                write(value, &buffer)
             }
         }
     }

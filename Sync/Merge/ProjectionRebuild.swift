@@ -23,7 +23,7 @@ enum ProjectionRebuild {
             let (engine, events) = try LedgerReplay.fold(on: conn) { _ = $0.takeEffects() }
             let apps = Array(engine.store.applications.values)
             try conn.execute("DELETE FROM cardsync.applications")
-            try ProjectionWriter.copy(apps.filter { !$0.isActive } + apps.filter(\.isActive), into: "cardsync.applications", on: conn)
+            try ProjectionWriter.insert(apps, on: conn)
             try ProjectionWatermark.advance(to: watermark.last, on: conn)
             logger.warning("rebuilt the projection from the ledger",
                            metadata: ["events": "\(events)", "applications": "\(apps.count)",

@@ -7,8 +7,6 @@ import PostgresClient
 /// Existing rows of changed applications are deleted by key and every changed application is
 /// copied in again in its new state: one keyed DELETE and one binary COPY per batch, instead of
 /// a staging table and a join whose plan depends on statistics that a bulk load outruns.
-/// Inactive rows are copied before active ones, so the one-active-application-per-child index
-/// never sees a child's new active row before its rival has left.
 enum ProjectionWriter {
     static let columns = """
         application_id, owning_agency, channel, child_id_number, status, held_status, version, form,
@@ -23,6 +21,13 @@ enum ProjectionWriter {
             try conn.execute("DELETE FROM cardsync.applications WHERE application_id = ANY($1::uuid[])",
                              [.uuidArray(Array(replaced))])
         }
+        try insert(apps, on: conn)
+    }
+
+    /// Copies applications the projection does not hold, inactive ones first, so that the
+    /// one-active-application-per-child index never sees a child's new active row before its
+    /// rival (in the same rows) has left.
+    static func insert(_ apps: [ApplicationState], on conn: Connection) throws {
         try copy(apps.filter { !$0.isActive } + apps.filter(\.isActive), into: "cardsync.applications", on: conn)
     }
 
