@@ -43,11 +43,22 @@ public enum JSONValue: Sendable, Equatable {
 
     /// Follows a dotted path such as `guardian.phone`.
     public func value(atPath path: String) -> JSONValue? {
-        var current: JSONValue? = self
-        for part in path.split(separator: ".") {
-            current = current?[String(part)]
+        // Walks the path's parts in place: the fold asks this for every event, and splitting
+        // the path into an array of strings each time was a visible share of a sync.
+        var current = self
+        var rest = Substring(path)
+        while true {
+            guard case .object(let members) = current else { return nil }
+            let key: Substring
+            if let dot = rest.firstIndex(of: ".") {
+                key = rest[..<dot]
+                rest = rest[rest.index(after: dot)...]
+                guard let next = members[String(key)] else { return nil }
+                current = next
+            } else {
+                return members[String(rest)]
+            }
         }
-        return current
     }
 }
 

@@ -124,6 +124,13 @@ public struct BinaryCopyEncoder {
         buffer.append(contentsOf: utf8)
     }
 
+    /// `jsonb` from JSON text already in UTF-8 (no copy through a `String`).
+    public mutating func writeJSONB(utf8 json: [UInt8]) {
+        appendInteger(Int32(json.count + 1))
+        buffer.append(1)
+        buffer.append(contentsOf: json)
+    }
+
     /// `bytea`.
     public mutating func writeBytes(_ bytes: [UInt8]) {
         appendInteger(Int32(bytes.count))

@@ -45,8 +45,8 @@ enum ProjectionWriter {
                 if let held = app.heldStatus { encoder.writeText(held.rawValue) } else { encoder.writeNull() }
                 encoder.writeInt32(Int32(app.version))
                 json.removeAll(keepingCapacity: true)
-                JSONWriter.write(app.form, into: &json)
-                encoder.writeJSONB(String(decoding: json, as: UTF8.self))
+                JSONWriter.writeForJSONB(app.form, into: &json)
+                encoder.writeJSONB(utf8: json)
                 encoder.writeJSONB(StateLoader.encodeStamps(app.fieldStamps))
                 encoder.writeTextArray(app.verifiedDocuments)
                 writeOptional(app.cardNumber, &encoder)

@@ -240,7 +240,7 @@ public struct EventLineValidator: Sendable {
         }
         // 9. The central database stores `data` as jsonb, which cannot hold U+0000: such a line
         // would fail its whole batch on every sync and block every line after it.
-        if Self.containsNUL(.object(data)) {
+        if Self.mayHoldNUL(line) && Self.containsNUL(.object(data)) {
             throw QuarantineReason(.malformedJSON,
                                    "data holds a NUL character (\\u0000), which the central database cannot store")
         }
@@ -465,6 +465,26 @@ public struct EventLineValidator: Sendable {
     }
 
     /// Whether a key or string anywhere in `value` holds U+0000.
+    /// Whether the line's text could decode to a string holding U+0000: only a raw NUL byte or
+    /// the escape `\u0000` can give one. Most lines hold neither, and scanning their bytes is
+    /// much cheaper than walking the parsed value.
+    static func mayHoldNUL(_ line: UnsafeRawBufferPointer) -> Bool {
+        let n = line.count
+        var k = 0
+        while k < n {
+            let c = line[k]
+            if c == 0 { return true }
+            if c == 0x5C, k + 5 < n, line[k + 1] == UInt8(ascii: "u"),
+               line[k + 2] == 0x30, line[k + 3] == 0x30, line[k + 4] == 0x30, line[k + 5] == 0x30 {
+                return true
+            }
+            // An escaped backslash is skipped whole, so that `\\u0000` (a backslash, then
+            // the text u0000) is not taken for the escape.
+            k += c == 0x5C ? 2 : 1
+        }
+        return false
+    }
+
     static func containsNUL(_ value: JSONValue) -> Bool {
         switch value {
         case .string(let s): return s.utf8.contains(0)
