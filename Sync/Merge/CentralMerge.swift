@@ -170,8 +170,11 @@ public struct CentralMerge {
         let children = Set(numbered.compactMap {
             $0.type == .submitted ? $0.data.value(atPath: "child.id_number")?.stringValue : nil
         })
+        // The optimistic attempt runs before the projection's transaction opens, so that
+        // connection is free to share the look-ups; the careful one may follow a failed write.
         let store = try StateLoader.load(applications: Array(touched.subtracting(submittedHere)),
-                                         submittedHere: Array(submittedHere), children: Array(children), on: conn)
+                                         submittedHere: Array(submittedHere), children: Array(children),
+                                         helper: optimistic ? projection : nil, on: conn)
         decided.loaded = Set(store.applications.keys)
         clock.lap("load")
 

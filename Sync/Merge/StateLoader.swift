@@ -22,34 +22,75 @@ enum StateLoader {
     /// events. `submittedHere` are applications the batch submits (believed new): only events
     /// that arrived before their application can be pending for them, and a small index holds
     /// exactly those.
+    ///
+    /// With a `helper` (a second connection, idle and outside any transaction, while the caller
+    /// holds the merge lock so that both see the same committed state), the children's
+    /// applications and the pending events are looked up on it while `connection` looks up the
+    /// applications by id: the server and the decoding work on two cores instead of one.
     static func load(applications ids: [UUID], submittedHere: [UUID] = [], children: [String],
-                     on connection: Connection) throws -> LifecycleStore {
+                     helper: Connection? = nil, on connection: Connection) throws -> LifecycleStore {
+        let idSet = Set(ids)
+        let awaiting = submittedHere.filter { !idSet.contains($0) }
+        let others: @Sendable (Connection) throws -> (apps: [ApplicationState], pending: [LedgerEvent]) = { conn in
+            (try openApplications(ofChildren: children, on: conn), try pendingEvents(of: ids, awaiting: awaiting, on: conn))
+        }
+        let background = helper.map { helper in
+            BackgroundWork {
+                try helper.withTransaction { conn in
+                    try KeyedPlans.require(on: conn)
+                    return try others(conn)
+                }
+            }
+        }
+        // Separate look-ups by id and by child rather than one OR, which the planner turns into a
+        // scan of the whole projection. An application can come back twice; `put` keeps one.
         var store = LifecycleStore()
-        // Three index look-ups rather than one OR, which the planner turns into a scan of the
-        // whole projection. An application can come back twice; `put` keeps one.
-        let rows = try connection.query("""
-            SELECT \(applicationColumns) FROM cardsync.applications WHERE application_id = ANY($1::uuid[])
-            UNION ALL
+        let byID = Result {
+            try connection.query("SELECT \(applicationColumns) FROM cardsync.applications WHERE application_id = ANY($1::uuid[])",
+                                 [.uuidArray(ids)]).map(decodeApplication)
+        }
+        // Always wait for the helper before leaving, even on an error: it uses its connection.
+        let fromHelper = background?.wait()
+        for app in try byID.get() { store.put(app) }
+        let (childrens, pending) = try fromHelper?.get() ?? others(connection)
+        var seen = Set<Int64>()
+        for event in pending where seen.insert(event.ledgerID).inserted { store.hold(event) }
+        var more: [UUID] = []
+        for app in childrens {
+            if store[app.applicationID] == nil && !idSet.contains(app.applicationID) { more.append(app.applicationID) }
+            store.put(app)
+        }
+        // Rare: another open application of a submitted child; its pending events too.
+        for event in try pendingEvents(of: more, awaiting: [], on: connection) where seen.insert(event.ledgerID).inserted {
+            store.hold(event)
+        }
+        return store
+    }
+
+    /// The open applications (on hold included) of the given children.
+    private static func openApplications(ofChildren children: [String], on connection: Connection) throws -> [ApplicationState] {
+        guard !children.isEmpty else { return [] }
+        return try connection.query("""
             SELECT \(applicationColumns) FROM cardsync.applications
             WHERE status IN ('submitted', 'returned', 'approved', 'produced', 'dispatched')
-              AND child_id_number = ANY($2::text[])
+              AND child_id_number = ANY($1::text[])
             UNION ALL
             SELECT \(applicationColumns) FROM cardsync.applications
-            WHERE status = 'on_hold' AND child_id_number = ANY($2::text[])
-            """, [.uuidArray(ids), .textArray(children)])
-        for row in rows { store.put(try decodeApplication(row)) }
-        let known = Array(Set(ids).union(store.applications.keys))
-        let pending = try connection.query("""
+            WHERE status = 'on_hold' AND child_id_number = ANY($1::text[])
+            """, [.textArray(children)]).map(decodeApplication)
+    }
+
+    /// The pending events of `ids`, and those of `awaiting` that arrived before their
+    /// application (the two can overlap: the caller holds each event once).
+    private static func pendingEvents(of ids: [UUID], awaiting: [UUID], on connection: Connection) throws -> [LedgerEvent] {
+        guard !ids.isEmpty || !awaiting.isEmpty else { return [] }
+        return try connection.query("""
             SELECT \(ledgerColumns) FROM cardsync.ledger
             WHERE outcome = 'pending' AND application_id = ANY($1::uuid[])
             UNION ALL
             SELECT \(ledgerColumns) FROM cardsync.ledger
             WHERE outcome = 'pending' AND awaits_application AND application_id = ANY($2::uuid[])
-              AND NOT application_id = ANY($1::uuid[])
-            ORDER BY ledger_id
-            """, [.uuidArray(known), .uuidArray(submittedHere)])
-        for row in pending { store.hold(try decodeLedgerEvent(row)) }
-        return store
+            """, [.uuidArray(ids), .uuidArray(awaiting)]).map(decodeLedgerEvent)
     }
 
     static func decodeApplication(_ row: Row) throws -> ApplicationState {
@@ -101,6 +142,7 @@ enum StateLoader {
 
     /// `{"path": [version, occurred_us, ledger_id]}`: compact, and read back by `decodeApplication`.
     static func encodeStamps(_ stamps: [String: FieldStamp]) -> String {
+        if stamps.isEmpty { return "{}" }   // most applications: never amended
         var object: [String: JSONValue] = [:]
         for (path, stamp) in stamps {
             object[path] = .array([.int(Int64(stamp.version)), .int(stamp.occurredAt), .int(stamp.ledgerID)])
