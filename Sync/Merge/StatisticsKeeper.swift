@@ -35,12 +35,15 @@ enum StatisticsKeeper {
             guard let columns = lookupColumns[table] else { continue }
             // A sample of 6,000 rows instead of 30,000: enough to tell that an id is (nearly)
             // unique and which few values a status has, which is all these plans need.
+            // SKIP_LOCKED: autovacuum often vacuums these tables while they grow. Waiting for
+            // its lock took a second (until the server cancelled the vacuum, to be redone
+            // later); skipped, the analysis is tried again before the next batch.
             try conn.executeScript("""
                 SET default_statistics_target = 20;
-                ANALYZE cardsync.\(try conn.escapeIdentifier(table)) (\(columns));
+                ANALYZE (SKIP_LOCKED) cardsync.\(try conn.escapeIdentifier(table)) (\(columns));
                 RESET default_statistics_target
                 """)
-            logger.debug("analysed a table that grew during sync", metadata: ["table": "\(table)"])
+            logger.debug("analysed a table that grew during sync (unless autovacuum held it)", metadata: ["table": "\(table)"])
         }
     }
 }
