@@ -40,6 +40,14 @@ final class BenchDatabases {
         _ = try? connection.execute("CHECKPOINT")
     }
 
+    /// Drops the database `create(suffix)` made, before the others.
+    func drop(_ suffix: String) {
+        let name = "\(prefix)_\(suffix)"
+        guard created.contains(name) else { return }
+        _ = try? admin.executeScript("DROP DATABASE IF EXISTS \(try admin.escapeIdentifier(name)) WITH (FORCE)")
+        created.removeAll { $0 == name }
+    }
+
     func dropAll() {
         for name in created {
             _ = try? admin.executeScript("DROP DATABASE IF EXISTS \(try admin.escapeIdentifier(name)) WITH (FORCE)")

@@ -13,6 +13,10 @@ import Workload
 ///     process, so its peak memory is its own); (c) the same sync again with nothing new;
 ///     (d) the naive peer: one parameterized INSERT per event in one transaction, on a sample,
 ///     extrapolated.
+///
+/// (b) and (a) alternate for a few rounds and the ratio is the median of the rounds' ratios:
+/// on these shared machines the same work takes up to a tenth longer from one minute to the
+/// next, and a single pair says as much about the machine as about sync.
 struct BenchSyncCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
@@ -21,6 +25,7 @@ struct BenchSyncCommand: ParsableCommand {
     @Option(help: "Outbox events to generate (about).") var events = 1_000_000
     @Option(help: "Agencies.") var agencies = 100
     @Option(help: "Agencies synced at once (each job holds its own batches: about 40 MiB more per job).") var jobs = 1
+    @Option(help: "Rounds of (b) then (a); the ratio is the median of theirs.") var rounds = 3
     @Option(help: "Events in the naive per-row INSERT sample.") var naiveSample = 20_000
     @Option(help: "Random seed of the workload.") var seed: UInt64 = 42
     @Option(help: "Keep the generated workload here instead of a temporary directory.") var workload: String?
@@ -42,52 +47,80 @@ struct BenchSyncCommand: ParsableCommand {
         let queues = summary.agencies.map { dir.appendingPathComponent($0.agency.code).path }
         let n = summary.outboxEvents
 
-        // (b) full sync into an empty database, (c) again with nothing new.
-        let syncDB = try bench.create("b")
-        try bench.settle(syncDB)
-        printError("(b) syncing \(n) events…")
-        let b = try ChildProcess.runCardsync(["sync", "--database", syncDB, "--jobs", "\(jobs)", "--json"] + queues)
-        guard b.status == 0 else { throw CommandFailure("(b) sync failed with exit status \(b.status)") }
-        // Settle first, as before every timed step: right after a bulk load the server's own
-        // vacuum of the new rows would otherwise run during (c).
-        try bench.settle(syncDB)
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
+        let ledgerFile = FileManager.default.temporaryDirectory.appendingPathComponent("cardsync-bench-ledger-\(getpid()).bin")
+        defer { try? FileManager.default.removeItem(at: ledgerFile) }
+        var measured: [BenchSyncRound] = []
+        var lastSyncDB = ""
+        var ledgerRows = 0
+        for round in 1...rounds {
+            // (b) full sync into an empty database, from queues as the generator left them.
+            if round > 1 { try Self.forgetSyncs(queues) }
+            let syncDB = try bench.create("b\(round)")
+            try bench.settle(syncDB)
+            printError("round \(round)/\(rounds): (b) syncing \(n) events…")
+            let b = try ChildProcess.runCardsync(["sync", "--database", syncDB, "--jobs", "\(jobs)", "--json"] + queues)
+            guard b.status == 0 else { throw CommandFailure("(b) sync failed with exit status \(b.status)") }
+            if round == 1 { ledgerRows = try Self.exportLedger(from: syncDB, to: ledgerFile) }
+            if round > 1 { bench.drop("b\(round - 1)") }   // a gigabyte each
+            lastSyncDB = syncDB
+            // Settle the server before the next timed step: the freshly loaded database would
+            // otherwise be vacuumed and checkpointed by the server while (a) runs.
+            try bench.settle(syncDB)
+
+            // (a) the same ledger rows, plain COPY into an identical empty table.
+            printError("round \(round)/\(rounds): (a) plain COPY of the same rows…")
+            let a = try plainCopySeconds(of: ledgerFile, bench: bench, round: round)
+            measured.append(BenchSyncRound(copySeconds: a, syncSeconds: b.seconds, syncPeakRSS: b.maxRSSBytes))
+        }
+
+        // (c) again with nothing new, after the last round's (b). Settled first, as before every
+        // timed step: right after a bulk load the server's own vacuum of the new rows would
+        // otherwise run during (c).
         printError("(c) re-syncing…")
-        let c = try ChildProcess.runCardsync(["sync", "--database", syncDB, "--jobs", "\(jobs)", "--json"] + queues)
+        let c = try ChildProcess.runCardsync(["sync", "--database", lastSyncDB, "--jobs", "\(jobs)", "--json"] + queues)
         guard c.status == 0 else { throw CommandFailure("(c) re-sync failed with exit status \(c.status)") }
-
-        // Settle the server before the next timed step: the freshly loaded database would
-        // otherwise be vacuumed and checkpointed by the server while (a) runs.
-        try bench.settle(syncDB)
-
-        // (a) the same ledger rows, plain COPY into an identical empty table.
-        printError("(a) plain COPY of the same rows…")
-        let a = try plainCopySeconds(from: syncDB, bench: bench)
 
         // (d) per-row INSERT on a sample.
         printError("(d) naive per-row INSERT of \(min(naiveSample, n)) events…")
         let (sampleSize, sampleSeconds) = try naiveInsert(queues: queues, bench: bench, limit: naiveSample)
-        let d = sampleSeconds / Double(max(sampleSize, 1)) * Double(a.rows)
+        let d = sampleSeconds / Double(max(sampleSize, 1)) * Double(ledgerRows)
 
-        let result = BenchSyncResult(events: n, ledgerRows: a.rows, agencies: queues.count, jobs: jobs,
-                                     copySeconds: a.seconds, syncSeconds: b.seconds, resyncSeconds: c.seconds,
-                                     naiveSeconds: d, naiveSample: sampleSize, syncPeakRSS: b.maxRSSBytes)
+        let result = BenchSyncResult(events: n, ledgerRows: ledgerRows, agencies: queues.count, jobs: jobs,
+                                     rounds: measured, resyncSeconds: c.seconds,
+                                     naiveSeconds: d, naiveSample: sampleSize)
         print(json ? JSONWriter.string(result.json, pretty: true) : result.text)
     }
 
-    private func plainCopySeconds(from syncDB: String, bench: BenchDatabases) throws -> (seconds: Double, rows: Int) {
+    /// Removes what sync wrote into the queues (checkpoint, inbox, quarantine), so that the next
+    /// round syncs them as the generator left them.
+    private static func forgetSyncs(_ queues: [String]) throws {
+        for path in queues {
+            let queue = QueueDirectory(path: path)
+            for file in [queue.stateFile, queue.inboxFile, queue.quarantineFile]
+            where FileManager.default.fileExists(atPath: file.path) {
+                try FileManager.default.removeItem(at: file)
+            }
+        }
+    }
+
+    /// Writes the ledger's rows in binary COPY format to `file`; returns how many.
+    private static func exportLedger(from syncDB: String, to file: URL) throws -> Int {
         let source = try Connection(conninfo: syncDB)
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cardsync-bench-ledger-\(getpid()).bin")
-        defer { try? FileManager.default.removeItem(at: file) }
         FileManager.default.createFile(atPath: file.path, contents: nil)
         let handle = try FileHandle(forWritingTo: file)
-        let rows = try source.copyOut("COPY cardsync.ledger TO STDOUT (FORMAT binary)") { chunk in
+        defer { try? handle.close() }
+        return try source.copyOut("COPY cardsync.ledger TO STDOUT (FORMAT binary)") { chunk in
             handle.write(Data(chunk))
         }
-        try handle.close()
-        let target = try Connection(conninfo: try bench.create("a"))
+    }
+
+    private func plainCopySeconds(of file: URL, bench: BenchDatabases, round: Int) throws -> Double {
+        let target = try Connection(conninfo: try bench.create("a\(round)"))
         try Migrator(connection: target).migrate()
         try target.executeScript("CREATE TABLE public.plain_ledger (LIKE cardsync.ledger INCLUDING ALL)")
         let reader = try FileHandle(forReadingFrom: file)
+        defer { try? reader.close() }
         _ = try? target.execute("CHECKPOINT")
         let started = ContinuousClock.now
         _ = try target.copyIn("COPY public.plain_ledger FROM STDIN (FORMAT binary)") { writer in
@@ -95,7 +128,7 @@ struct BenchSyncCommand: ParsableCommand {
                 try data.withUnsafeBytes { try writer.write($0) }
             }
         }
-        return ((ContinuousClock.now - started).seconds, rows)
+        return (ContinuousClock.now - started).seconds
     }
 
     private func naiveInsert(queues: [String], bench: BenchDatabases, limit: Int) throws -> (Int, Double) {
@@ -134,37 +167,60 @@ struct BenchSyncCommand: ParsableCommand {
     }
 }
 
+/// One round of `bench sync`: (b), then (a) right after it.
+struct BenchSyncRound {
+    var copySeconds: Double
+    var syncSeconds: Double
+    var syncPeakRSS: Int
+    var syncOverCopy: Double { syncSeconds / copySeconds }
+}
+
 /// The figures of one `bench sync` run.
 struct BenchSyncResult {
     var events: Int
     var ledgerRows: Int
     var agencies: Int
     var jobs: Int
-    var copySeconds: Double
-    var syncSeconds: Double
+    var rounds: [BenchSyncRound]
     var resyncSeconds: Double
     var naiveSeconds: Double
     var naiveSample: Int
-    var syncPeakRSS: Int
 
-    var syncOverCopy: Double { syncSeconds / copySeconds }
+    /// Medians over the rounds (the middle one, or the mean of the two middle ones).
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        let mid = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+    }
+
+    var copySeconds: Double { Self.median(rounds.map(\.copySeconds)) }
+    var syncSeconds: Double { Self.median(rounds.map(\.syncSeconds)) }
+    /// The median of the rounds' own ratios: each pair ran minutes apart at most.
+    var syncOverCopy: Double { Self.median(rounds.map(\.syncOverCopy)) }
     var resyncOverCopy: Double { resyncSeconds / copySeconds }
     var naiveOverSync: Double { naiveSeconds / syncSeconds }
+    /// The highest peak over the rounds.
+    var syncPeakRSS: Int { rounds.map(\.syncPeakRSS).max() ?? 0 }
     var peakMiB: Double { Double(syncPeakRSS) / 1_048_576 }
 
     var text: String {
         func rate(_ s: Double) -> String { String(format: "%10.0f events/s", Double(ledgerRows) / s) }
         func verdict(_ ok: Bool) -> String { ok ? "met" : "NOT met" }
+        let perRound = rounds.enumerated().map { index, r in
+            String(format: "  round %d: (a) %6.2f s  (b) %6.2f s  b/a %.2f  peak RSS %.1f MiB", index + 1, r.copySeconds,
+                   r.syncSeconds, r.syncOverCopy, Double(r.syncPeakRSS) / 1_048_576)
+        }.joined(separator: "\n")
         return """
             Workload: \(events) outbox events (\(ledgerRows) ledger rows) over \(agencies) agencies; sync with --jobs \(jobs)
-            (a) plain COPY of the ledger rows   \(String(format: "%8.2f s", copySeconds))  \(rate(copySeconds))
-            (b) cardsync sync, empty centre      \(String(format: "%8.2f s", syncSeconds))  \(rate(syncSeconds))  peak RSS \(String(format: "%.1f", peakMiB)) MiB
+            \(perRound)
+            (a) plain COPY of the ledger rows   \(String(format: "%8.2f s", copySeconds))  \(rate(copySeconds))  (median of \(rounds.count))
+            (b) cardsync sync, empty centre      \(String(format: "%8.2f s", syncSeconds))  \(rate(syncSeconds))  (median of \(rounds.count))
             (c) re-sync, nothing new             \(String(format: "%8.2f s", resyncSeconds))
             (d) naive INSERT per event (sample \(naiveSample), extrapolated) \(String(format: "%8.2f s", naiveSeconds))  \(rate(naiveSeconds))
-            b/a = \(String(format: "%.2f", syncOverCopy))  (target ≤ 2.0: \(verdict(syncOverCopy <= 2.0)))
+            b/a = \(String(format: "%.2f", syncOverCopy))  (median of the rounds' ratios; target ≤ 2.0: \(verdict(syncOverCopy <= 2.0)))
             c/a = \(String(format: "%.3f", resyncOverCopy))  (c under 1 s: \(verdict(resyncSeconds < 1.0)))
             d/b = \(String(format: "%.2f", naiveOverSync))  (target ≥ 4: \(verdict(naiveOverSync >= 4)))
-            peak RSS of (b) \(String(format: "%.1f", peakMiB)) MiB (target < 150 MiB: \(verdict(peakMiB < 150)))
+            peak RSS of (b) \(String(format: "%.1f", peakMiB)) MiB, highest of the rounds (target < 150 MiB: \(verdict(peakMiB < 150)))
             """
     }
 
@@ -177,6 +233,10 @@ struct BenchSyncResult {
             "d_naive_sample": .int(Int64(naiveSample)),
             "b_over_a": .double(syncOverCopy), "c_over_a": .double(resyncOverCopy), "d_over_b": .double(naiveOverSync),
             "b_peak_rss_bytes": .int(Int64(syncPeakRSS)),
+            "rounds": .array(rounds.map { r in
+                ["a_copy_seconds": .double(r.copySeconds), "b_sync_seconds": .double(r.syncSeconds),
+                 "b_over_a": .double(r.syncOverCopy), "b_peak_rss_bytes": .int(Int64(r.syncPeakRSS))]
+            }),
             "events_per_second": .object([
                 "a": .double(Double(ledgerRows) / copySeconds), "b": .double(Double(ledgerRows) / syncSeconds),
                 "d": .double(Double(ledgerRows) / naiveSeconds),
