@@ -38,6 +38,9 @@ final class BenchDatabases {
         let connection = try Connection(conninfo: conninfo)
         try connection.executeScript("VACUUM ANALYZE")
         _ = try? connection.execute("CHECKPOINT")
+        // And the machine's other dirty files (a workload just generated, a database just
+        // dropped): written back during a timed step, they would compete with its WAL writes.
+        Foundation.sync()
     }
 
     /// Drops the database `create(suffix)` made, before the others.
