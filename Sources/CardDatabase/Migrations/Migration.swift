@@ -16,5 +16,6 @@ public struct Migration: Sendable {
         migration0001CentralSchema,
         migration0002AgencyRoles,
         migration0003BulkSync,
+        migration0004BytewiseKeys,
     ]
 }
