@@ -60,11 +60,14 @@ public struct CentralMerge {
     /// commits: no other merge can start between them.
     private func mergeOnTwoConnections(_ events: [LedgerEvent], agency: String?, pushedSeq: Int64?, now: Timestamp,
                                        projection: Connection) throws -> MergeResult {
+        var clock = PhaseClock()
         try connection.execute("SELECT pg_advisory_lock($1)", [.int64(MergeLocks.merge)])
         defer { _ = try? connection.execute("SELECT pg_advisory_unlock($1)", [.int64(MergeLocks.merge)]) }
+        clock.lap("lock")
         if try !ProjectionWatermark.read(on: connection).isCurrent {
             try ProjectionRebuild.run(on: connection, logger: logger)
         }
+        clock.lap("watermark")
         var projectionOpen = false
         defer { if projectionOpen { try? projection.executeScript("ROLLBACK") } }
         let result = try connection.withTransaction { conn in
@@ -80,11 +83,14 @@ public struct CentralMerge {
                 try projection.executeScript("BEGIN; SET LOCAL synchronous_commit = off")
                 projectionOpen = true
                 try KeyedPlans.require(on: projection)
+                clock.lap("decide")
                 try writeBothSidesAtOnce(decided, ledger: conn, projection: projection)
+                clock.lap("write")
             }
             try raiseHighWaterMark(agency: agency, pushedSeq: pushedSeq, on: conn)
             return decided.result
         }
+        clock.lap("ledger-commit")
         // The ledger is committed. Should this commit fail or never happen, the watermark stays
         // behind and the next merge rebuilds the projection from the ledger.
         do {
@@ -94,6 +100,8 @@ public struct CentralMerge {
             projectionOpen = false
             throw SyncError("the batch's events are stored, but its projection rows could not be committed (\(error)); the next sync rebuilds the projection from the ledger")
         }
+        clock.lap("projection-commit")
+        logger.debug("merged batch", metadata: ["events": "\(events.count)", "phases": "\(clock.summary)"])
         return result
     }
 

@@ -25,38 +25,36 @@ enum StateLoader {
     ///
     /// With a `helper` (a second connection, idle and outside any transaction, while the caller
     /// holds the merge lock so that both see the same committed state), the children's
-    /// applications and the pending events are looked up on it while `connection` looks up the
-    /// applications by id: the server and the decoding work on two cores instead of one.
+    /// applications are looked up on it while `connection` looks up the applications by id and
+    /// the pending events: the server and the decoding work on two cores instead of one.
     static func load(applications ids: [UUID], submittedHere: [UUID] = [], children: [String],
                      helper: Connection? = nil, on connection: Connection) throws -> LifecycleStore {
         let idSet = Set(ids)
         let awaiting = submittedHere.filter { !idSet.contains($0) }
-        let others: @Sendable (Connection) throws -> (apps: [ApplicationState], pending: [LedgerEvent]) = { conn in
-            (try openApplications(ofChildren: children, on: conn), try pendingEvents(of: ids, awaiting: awaiting, on: conn))
-        }
         let background = helper.map { helper in
             BackgroundWork {
                 try helper.withTransaction { conn in
                     try KeyedPlans.require(on: conn)
-                    return try others(conn)
+                    return try openApplications(ofChildren: children, on: conn)
                 }
             }
         }
         // Separate look-ups by id and by child rather than one OR, which the planner turns into a
         // scan of the whole projection. An application can come back twice; `put` keeps one.
         var store = LifecycleStore()
-        let byID = Result {
-            try connection.query("SELECT \(applicationColumns) FROM cardsync.applications WHERE application_id = ANY($1::uuid[])",
-                                 [.uuidArray(ids)]).map(decodeApplication)
+        let mine = Result {
+            (try connection.query("SELECT \(applicationColumns) FROM cardsync.applications WHERE application_id = ANY($1::uuid[])",
+                                  [.uuidArray(ids)]).map(decodeApplication),
+             try pendingEvents(of: ids, awaiting: awaiting, on: connection))
         }
         // Always wait for the helper before leaving, even on an error: it uses its connection.
         let fromHelper = background?.wait()
-        for app in try byID.get() { store.put(app) }
-        let (childrens, pending) = try fromHelper?.get() ?? others(connection)
+        let (byID, pending) = try mine.get()
+        for app in byID { store.put(app) }
         var seen = Set<Int64>()
         for event in pending where seen.insert(event.ledgerID).inserted { store.hold(event) }
         var more: [UUID] = []
-        for app in childrens {
+        for app in try fromHelper?.get() ?? openApplications(ofChildren: children, on: connection) {
             if store[app.applicationID] == nil && !idSet.contains(app.applicationID) { more.append(app.applicationID) }
             store.put(app)
         }
