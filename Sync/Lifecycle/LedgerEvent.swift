@@ -27,6 +27,12 @@ public struct LedgerEvent: Sendable, Equatable {
     }
 
     public var origin: EventType.Origin { type.origin }
+
+    /// The child's identity number a submission names (two key look-ups: the merge asks this
+    /// of every submission twice, and parsing a dotted path each time showed in profiles).
+    public var submittedChildID: String? {
+        type == .submitted ? data["child"]?["id_number"]?.stringValue : nil
+    }
 }
 
 /// What became of an event in the fold.

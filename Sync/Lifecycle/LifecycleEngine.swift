@@ -92,7 +92,7 @@ public struct LifecycleEngine {
             return
         }
         let data = event.data
-        let child = data.value(atPath: "child.id_number")?.stringValue ?? ""
+        let child = event.submittedChildID ?? ""
         var form: [String: JSONValue] = [:]
         for key in ["child", "guardian", "household", "documents"] { form[key] = data[key] ?? .null }
         // Stamps are sparse: a field without one was last set by the submission (version 1).

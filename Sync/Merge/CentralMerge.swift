@@ -175,9 +175,7 @@ public struct CentralMerge {
 
         let touched = Set(numbered.map(\.applicationID))
         let submittedHere = optimistic ? Set(numbered.lazy.filter { $0.type == .submitted }.map(\.applicationID)) : []
-        let children = Set(numbered.compactMap {
-            $0.type == .submitted ? $0.data.value(atPath: "child.id_number")?.stringValue : nil
-        })
+        let children = Set(numbered.compactMap(\.submittedChildID))
         // The optimistic attempt runs before the projection's transaction opens, so that
         // connection is free to share the look-ups; the careful one may follow a failed write.
         let store = try StateLoader.load(applications: Array(touched.subtracting(submittedHere)),
