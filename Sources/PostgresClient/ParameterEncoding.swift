@@ -64,7 +64,24 @@ struct ParameterEncoding {
         case .bytea(let data):
             appendBinary(.bytea) { $0.append(contentsOf: data) }
         case .textArray(let strings):
-            try appendText(Self.arrayLiteral(quoting: strings), type: .textArray, number: number)
+            // Binary, like the id arrays: no quoting on this side, no parsing of a literal on
+            // the server's (a batch's child identity numbers go this way).
+            if let bad = strings.firstIndex(where: { $0.utf8.contains(0) }) {
+                throw PostgresError.client("parameter $\(number) (text[]) element \(bad + 1) contains a NUL character, which PostgreSQL text cannot hold")
+            }
+            appendBinary(.textArray) { buffer in
+                func int32(_ value: Int32) { withUnsafeBytes(of: value.bigEndian) { buffer.append(contentsOf: $0) } }
+                int32(strings.isEmpty ? 0 : 1)   // dimensions
+                int32(0)                         // no NULL elements
+                int32(Int32(bitPattern: PostgresType.text.rawValue))
+                guard !strings.isEmpty else { return }
+                int32(Int32(strings.count))      // length of the dimension
+                int32(1)                         // lower bound
+                for string in strings {
+                    int32(Int32(string.utf8.count))
+                    buffer.append(contentsOf: string.utf8)
+                }
+            }
         case .uuidArray(let uuids):
             appendBinaryArray(.uuidArray, element: .uuid, uuids, size: 16) { uuid, buffer in
                 withUnsafeBytes(of: uuid.uuid) { buffer.append(contentsOf: $0) }
@@ -119,22 +136,6 @@ struct ParameterEncoding {
         offsets.append(start)
         lengths.append(Int32(bytes.count - start))
         formats.append(1)
-    }
-
-    /// `{"a","b \"c\""}`: every element quoted, so commas, braces, spaces, the word NULL and
-    /// empty strings all survive; inside quotes only `"` and `\` need a backslash.
-    static func arrayLiteral(quoting elements: [String]) -> String {
-        var literal = "{"
-        for (index, element) in elements.enumerated() {
-            if index > 0 { literal += "," }
-            literal += "\""
-            for scalar in element.unicodeScalars {
-                if scalar == "\"" || scalar == "\\" { literal += "\\" }
-                literal.unicodeScalars.append(scalar)
-            }
-            literal += "\""
-        }
-        return literal + "}"
     }
 
     /// Calls `body` with the C arrays `PQexecParams` takes. The pointers are valid only inside.

@@ -52,6 +52,11 @@ struct ServerErrorTests {
     func nulInText() throws {
         let error = #expect(throws: PostgresError.self) { try connection.query("SELECT $1::text", [.text("a\u{0}b")]) }
         #expect(error?.kind == .client)
+        let inArray = #expect(throws: PostgresError.self) {
+            try connection.query("SELECT $1::text[]", [.textArray(["fine", "a\u{0}b"])])
+        }
+        #expect(inArray?.kind == .client)
+        #expect(inArray?.message.contains("element 2") == true)
     }
 
     @Test("escapeIdentifier quotes schema names safely")
