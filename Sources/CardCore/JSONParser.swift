@@ -184,6 +184,11 @@ private struct Parser {
     var depth = 0
     /// Scratch buffer for strings with escapes.
     var scratch: [UInt8] = []
+    /// The members of the objects being parsed, innermost last: each object's dictionary is
+    /// built once its members are known, at the size they need. A dictionary grown as members
+    /// arrive, or reserved for a typical object, took twice the memory (a million events' data
+    /// are held in memory a batch at a time).
+    var members: [(key: String, value: JSONValue)] = []
 
     init(p: UnsafePointer<UInt8>, count: Int, options: JSONParser.Options) {
         self.p = p
@@ -262,8 +267,10 @@ private struct Parser {
             depth -= 1
             return .object([:])
         }
-        // Room for a typical object without rehashing (reserveCapacity is not specialized).
-        var dict = [String: JSONValue](minimumCapacity: 8)
+        let first = members.count
+        // Duplicates are looked for member by member in a short object; a long one (a hostile
+        // line can hold thousands of keys) keeps a set of its keys instead.
+        var keys: Set<String>?
         while true {
             guard i < count else { throw fail(.unexpectedEnd) }
             guard p[i] == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(p[i])) }
@@ -275,9 +282,17 @@ private struct Parser {
             i += 1
             skipWhitespace()
             let value = try parseValue()
-            if dict.updateValue(value, forKey: key) != nil, options.duplicateKeys == .reject {
-                throw fail(.duplicateKey(key), at: keyOffset)
+            if options.duplicateKeys == .reject {
+                let repeated: Bool
+                if keys == nil && members.count - first < 32 {
+                    repeated = members[first...].contains { $0.key == key }
+                } else {
+                    if keys == nil { keys = Set(members[first...].lazy.map(\.key)) }
+                    repeated = !keys!.insert(key).inserted
+                }
+                if repeated { throw fail(.duplicateKey(key), at: keyOffset) }
             }
+            members.append((key, value))
             skipWhitespace()
             guard i < count else { throw fail(.unexpectedEnd) }
             let c = p[i]
@@ -290,6 +305,9 @@ private struct Parser {
             throw fail(.unexpectedByte(c), at: i - 1)
         }
         depth -= 1
+        var dict = [String: JSONValue](minimumCapacity: members.count - first)
+        for index in first..<members.count { dict[members[index].key] = members[index].value }
+        members.removeSubrange(first...)
         return .object(dict)
     }
 
