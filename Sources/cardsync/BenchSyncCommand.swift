@@ -32,6 +32,10 @@ struct BenchSyncCommand: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var db: DatabaseOptions
 
+    func validate() throws {
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
+    }
+
     func run() throws {
         let bench = try BenchDatabases(selection: db.selection, prefix: "cardsync_bench_sync")
         defer { bench.dropAll() }
@@ -47,7 +51,6 @@ struct BenchSyncCommand: ParsableCommand {
         let queues = summary.agencies.map { dir.appendingPathComponent($0.agency.code).path }
         let n = summary.outboxEvents
 
-        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         let ledgerFile = FileManager.default.temporaryDirectory.appendingPathComponent("cardsync-bench-ledger-\(getpid()).bin")
         defer { try? FileManager.default.removeItem(at: ledgerFile) }
         var measured: [BenchSyncRound] = []
@@ -115,7 +118,10 @@ struct BenchSyncCommand: ParsableCommand {
         }
     }
 
+    /// Times the COPY into a fresh database, dropped again afterwards (its table is as large as
+    /// the ledger, and nothing reads it).
     private func plainCopySeconds(of file: URL, bench: BenchDatabases, round: Int) throws -> Double {
+        defer { bench.drop("a\(round)") }
         let target = try Connection(conninfo: try bench.create("a\(round)"))
         try Migrator(connection: target).migrate()
         try target.executeScript("CREATE TABLE public.plain_ledger (LIKE cardsync.ledger INCLUDING ALL)")

@@ -8,8 +8,9 @@ import PostgresClient
 /// high-water mark, all committed together or not at all.
 ///
 /// Under the merge lock it makes a constant number of round trips per batch, whatever its size:
-/// one look-up of known event ids, one load of the touched applications and their pending
-/// events, binary COPY of the new ledger rows and applications, and set-based updates.
+/// one look-up of known event ids, a few look-ups of the touched applications and their pending
+/// events (shared between both connections when there are two), binary COPY of the new ledger
+/// rows and applications, and set-based updates.
 ///
 /// With a second connection (`projection`), the projection rows are written on it while the
 /// ledger rows are written on the first, so the server works on both at once (a bulk sync's two
