@@ -66,8 +66,8 @@ let package = Package(
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "LocalPostgres", "TestSupport"]),
         .testTarget(name: "CardCoreTests", dependencies: ["CardCore"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "CardCore", "CardSync"]),
-        .testTarget(name: "CardSyncTests", dependencies: ["CardSync", "CardCore", "CardDatabase", "PostgresClient", "TestSupport", "Workload"]),
-        .testTarget(name: "CardReportsTests", dependencies: ["CardReports", "CardSync", "CardCore", "CardDatabase", "PostgresClient", "TestSupport", "Workload"]),
+        .testTarget(name: "CardSyncTests", dependencies: ["CardSync", "CardCore", "CardDatabase", "PostgresClient", "LocalPostgres", "TestSupport", "Workload"]),
+        .testTarget(name: "CardReportsTests", dependencies: ["CardReports", "CardSync", "CardCore", "CardDatabase", "PostgresClient", "LocalPostgres", "TestSupport", "Workload"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "PostgresClient", "CardCore"]),
     ],
     swiftLanguageModes: [.v6]

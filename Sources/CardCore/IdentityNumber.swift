@@ -38,7 +38,10 @@ public struct IdentityNumber: Sendable, Hashable, CustomStringConvertible {
         let bytes = Array(text.utf8)
         guard bytes.count == 18 else {
             // Count characters, not bytes, so that the message matches what a person sees.
-            return .failure(.wrongLength(text.count))
+            // Eighteen characters that are not all ASCII (full-width digits typed by an input
+            // method, say) have the right length: what is wrong is the characters.
+            let characters = text.count
+            return .failure(characters == 18 ? .notDigits : .wrongLength(characters))
         }
         var digits = [Int](repeating: 0, count: 17)
         for i in 0..<17 {
@@ -116,7 +119,7 @@ public struct IdentityNumber: Sendable, Hashable, CustomStringConvertible {
 public enum IdentityNumberError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Not 18 characters (the associated value is the number of characters found).
     case wrongLength(Int)
-    /// The first 17 characters are not all digits, or the last is neither a digit nor `X`.
+    /// The first 17 characters are not all ASCII digits, or the last is neither one nor `X`.
     case notDigits
     /// The check character does not match ISO 7064 MOD 11-2; `expected` is the right one.
     case badCheckCharacter(expected: Character)
@@ -128,7 +131,7 @@ public enum IdentityNumberError: Error, Sendable, Hashable, CustomStringConverti
         case .wrongLength(let n):
             return "an identity number has 18 characters, this one has \(n)"
         case .notDigits:
-            return "an identity number is 17 digits followed by a digit or an upper-case X"
+            return "an identity number is 17 ASCII digits (0-9) followed by a digit or an upper-case X"
         case .badCheckCharacter(let expected):
             return "the check character is wrong (ISO 7064 MOD 11-2 gives \(expected))"
         case .impossibleBirthDate:

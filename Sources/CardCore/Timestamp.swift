@@ -29,6 +29,12 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     // MARK: Parsing
 
     /// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`); the offset is required.
+    ///
+    /// The fraction may have any number of digits (RFC 3339 says `1*DIGIT`), but an instant is
+    /// kept in whole microseconds: the first six digits are kept and the 7th rounds half up
+    /// (5-9 adds a microsecond, toward the later instant; the digits after it are ignored).
+    /// The added microsecond carries like any other, so `23:59:59.9999995` becomes `00:00:00`
+    /// of the next day. A leap second (`:60`) is read as `:59`.
     public init?<S: StringProtocol>(rfc3339 text: S) {
         var copy = String(text)
         let parsed = copy.withUTF8 { Timestamp.parse(UnsafeBufferPointer(rebasing: $0[...])) }
@@ -64,13 +70,26 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         if i < n, b[i] == 0x2E {
             i += 1
             var digits = 0
+            var roundUp = false
             while i < n, let d = digit(i) {
-                if digits < 6 { micros = micros * 10 + d }
+                if digits < 6 {
+                    micros = micros * 10 + d
+                } else if digits == 6 {
+                    roundUp = d >= 5
+                }
                 digits += 1
                 i += 1
             }
             guard digits > 0 else { return nil }
-            for _ in digits..<6 where digits < 6 { micros *= 10 }
+            // Fewer than six digits are tenths, hundredths, ...: scale up to microseconds.
+            // (Counting the missing digits down avoids a range that would be empty, or
+            // inverted when there are more than six digits.)
+            var missing = 6 - min(digits, 6)
+            while missing > 0 {
+                micros *= 10
+                missing -= 1
+            }
+            if roundUp { micros += 1 } // may reach 1_000_000: the second carries below
         }
         guard i < n else { return nil }
         var offset = 0
@@ -100,9 +119,10 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// RFC 3339 in a chosen offset (for example +08:00 for Asia/Shanghai).
     public func format(offsetSeconds offset: Int32) -> String {
-        let local = microseconds + Int64(offset) * 1_000_000
-        let (secondsPart, microPart) = local.floorDividedBy(1_000_000)
-        let (days, secondOfDay) = secondsPart.floorDividedBy(86_400)
+        // Whole seconds first, then the offset: adding the offset in microseconds could
+        // overflow for an instant near the ends of Int64.
+        let (utcSeconds, microPart) = microseconds.floorDividedBy(1_000_000)
+        let (days, secondOfDay) = (utcSeconds + Int64(offset)).floorDividedBy(86_400)
         let (y, m, d) = Timestamp.civilFromDays(Int(days))
         let hh = Int(secondOfDay / 3600), mm = Int(secondOfDay % 3600 / 60), ss = Int(secondOfDay % 60)
         var out = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(hh, 2)):\(pad(mm, 2)):\(pad(ss, 2))"
@@ -122,7 +142,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// The calendar date (year, month, day) of this instant at the given UTC offset.
     public func civilDate(offsetSeconds offset: Int32) -> (year: Int, month: Int, day: Int) {
-        let local = microseconds / 1_000_000 + Int64(offset)
+        // Floor, not truncation: half a second before 1970 is still 1969-12-31.
+        let local = microseconds.floorDividedBy(1_000_000).quotient + Int64(offset)
         return Timestamp.civilFromDays(Int(local.floorDividedBy(86_400).quotient))
     }
 
@@ -163,9 +184,12 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 }
 
+/// `value` in decimal with leading zeros up to `width` digits; a negative value (a year before
+/// 0000, only reachable by moving year 0000 to an earlier offset) gets its sign before the zeros.
 private func pad(_ value: Int, _ width: Int) -> String {
-    let s = String(value)
-    return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    let s = String(value.magnitude)
+    let digits = s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    return value < 0 ? "-" + digits : digits
 }
 
 extension Int64 {

@@ -65,7 +65,7 @@ public struct DatabaseSelection: Sendable {
     public var summary: String {
         switch source {
         case .flag, .environment:
-            return "\(source.rawValue): \(Self.redacted(conninfo ?? ""))"
+            return "\(source.rawValue): \(ConnectionTarget.redactedConninfo(conninfo ?? ""))"
         case .embedded:
             return "embedded cluster in \(home.appendingPathComponent("postgres").path), database \(Self.embeddedDatabaseName)"
         }
@@ -107,30 +107,11 @@ public struct DatabaseSelection: Sendable {
         }
     }
 
-    /// A conninfo string or URI with any password replaced by `***`.
+    /// A conninfo string or URI as shown in messages, passwords replaced by `***`. libpq's own
+    /// parser decides what the password is (`ConnectionTarget.redactedConninfo`), so that no
+    /// form it accepts slips past a second, hand-written reading here.
     public static func redacted(_ conninfo: String) -> String {
-        var text = conninfo
-        // URI form: scheme://user:password@host
-        if let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].firstIndex(of: "@") {
-            let userinfo = text[scheme.upperBound..<at]
-            if let colon = userinfo.firstIndex(of: ":") {
-                text.replaceSubrange(text.index(after: colon)..<at, with: "***")
-            }
-        }
-        // key=value form and URI query parameters: password=...
-        var result = ""
-        var rest = Substring(text)
-        while let range = rest.range(of: "password=") {
-            result += rest[..<range.upperBound] + "***"
-            rest = rest[range.upperBound...]
-            if rest.first == "'" {
-                rest = rest.dropFirst()
-                rest = rest.drop { $0 != "'" }.dropFirst()
-            } else {
-                rest = rest.drop { $0 != " " && $0 != "&" }
-            }
-        }
-        return result + rest
+        ConnectionTarget.redactedConninfo(conninfo)
     }
 }
 

@@ -136,6 +136,13 @@ public struct LocalCluster: Sendable {
         try withLock { account in try stopLocked(account, mode: "fast") }
     }
 
+    /// Stops the server the way a crash or power loss would (`pg_ctl -m immediate`: no
+    /// checkpoint, recovery from the WAL at the next start). For fault tests: only what was
+    /// durably committed survives.
+    public func crash() throws {
+        try withLock { account in try stopLocked(account, mode: "immediate") }
+    }
+
     /// Stops the server and deletes the cluster directory and its socket directory. For test
     /// clusters: the data is gone afterwards.
     public func removeAll() throws {

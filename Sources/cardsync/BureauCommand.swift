@@ -15,6 +15,10 @@ struct BureauCommand: ParsableCommand {
         @Argument(help: "Application ids.") var applications: [String]
         @Option(help: "When the decision was taken (RFC 3339 with offset; default now).") var at: String?
         @Flag(help: "Print JSON.") var json = false
+        @Flag(help: ArgumentHelp(
+            "Record decisions for applications the central database does not know, as pending.",
+            discussion: "Without it an unknown id refuses the whole command: it is usually a typing mistake. With it the decision waits until the agency's submission arrives."))
+        var allowUnknown = false
 
         func ids() throws -> [UUID] {
             guard !applications.isEmpty else { throw ValidationError("name at least one application id") }
@@ -33,14 +37,45 @@ struct BureauCommand: ParsableCommand {
         }
     }
 
+    /// The refusal of decisions for unknown ids, saying what to check before reaching for
+    /// `--allow-unknown`. `needsAgency`: a dispatch without `--agency`, which has no agency to
+    /// send an unknown application's card to.
+    static func unknownFailure(_ ids: [UUID], given: Int, needsAgency: Bool = false) -> CommandFailure {
+        let names = ids.map(\.lowercased).joined(separator: ", ")
+        let what = ids.count == 1 ? "application \(names) is" : "\(ids.count) applications are"
+        let listed = ids.count == 1 ? "" : ": \(names)"
+        let escape = needsAgency
+            ? "If a dispatch really comes before its application, add --allow-unknown and name the agency with --agency CODE "
+                + "(an unknown application has no agency of its own); it is held as pending until the submission arrives."
+            : "If a decision really comes before its application, add --allow-unknown: it is held as pending until the submission arrives."
+        return CommandFailure(
+            "\(what) not known to the central database\(listed); "
+                + (given > 1 ? "none of the \(given) decisions was recorded" : "nothing was recorded"),
+            hint: "check each id for typing mistakes (copy it from the agency's record, or from cardsync conflicts list), "
+                + "and that the agency that took the application has synced and its events were merged "
+                + "(cardsync status shows each agency's last sync and unmerged events). " + escape)
+    }
+
     static func record(_ type: EventType, _ options: DecisionOptions, db: DatabaseOptions,
-                       data: @escaping (UUID) -> JSONValue) throws {
-        let recorder = BureauRecorder(connection: try db.connect())
-        let results = try recorder.record(type, applications: try options.ids(), data: data, occurredAt: try options.instant())
+                       connection: Connection? = nil, data: @escaping (UUID) -> JSONValue) throws {
+        let recorder = BureauRecorder(connection: try connection ?? db.connect())
+        let results: [BureauRecorder.Recorded]
+        do {
+            results = try recorder.record(type, applications: try options.ids(), data: data, occurredAt: try options.instant(),
+                                          unknownApplications: options.allowUnknown ? .hold : .refuse)
+        } catch let refused as BureauRecorder.UnknownApplicationsError {
+            throw unknownFailure(refused.applicationIDs, given: options.applications.count)
+        }
+        let held = results.filter { !$0.applicationKnown }.count
+        if held > 0 {
+            printError("warning: \(held) decision\(held == 1 ? "" : "s") recorded for applications the central database does not know "
+                       + "(--allow-unknown): held as pending until their agency syncs the submission")
+        }
         if options.json {
             print(JSONWriter.string(.object(["recorded": .array(results.map {
                 .object(["application_id": .string($0.applicationID.lowercased), "event_id": .string($0.eventID.lowercased),
-                         "type": .string($0.type.rawValue), "outcome": .string($0.outcome)])
+                         "type": .string($0.type.rawValue), "outcome": .string($0.outcome),
+                         "application_known": .bool($0.applicationKnown)])
             })]), pretty: true))
             return
         }
@@ -48,6 +83,8 @@ struct BureauCommand: ParsableCommand {
             let meaning: String
             switch r.outcome {
             case "applied": meaning = "applied"
+            case "pending" where !r.applicationKnown:
+                meaning = "held as pending: the central database does not know this application yet; it applies when the agency syncs the submission"
             case "pending": meaning = "held as pending until the application reaches the right status"
             case "not_applied": meaning = "not applied: it cannot apply in the application's status (an invalid_transition conflict was opened)"
             default: meaning = r.outcome
@@ -122,20 +159,24 @@ struct BureauCommand: ParsableCommand {
 
         func run() throws {
             var targets: [UUID: String] = [:]
+            let connection = try db.connect()
             if agency == nil {
-                let connection = try db.connect()
+                let ids = try decision.ids()
                 for row in try connection.query(
                     "SELECT application_id, owning_agency FROM cardsync.applications WHERE application_id = ANY($1::uuid[])",
-                    [.uuidArray(try decision.ids())]) {
+                    [.uuidArray(ids)]) {
                     targets[try row.decode(UUID.self, column: "application_id")] = try row.decode(String.self, column: "owning_agency")
                 }
-                if let unknown = try decision.ids().first(where: { targets[$0] == nil }) {
-                    throw CommandFailure("application \(unknown.lowercased) is not known centrally, so it has no agency to dispatch to",
+                var seen = Set<UUID>()
+                let unknown = ids.filter { targets[$0] == nil && seen.insert($0).inserted }
+                if !unknown.isEmpty {
+                    guard decision.allowUnknown else { throw BureauCommand.unknownFailure(unknown, given: ids.count, needsAgency: true) }
+                    throw CommandFailure("\(unknown.map(\.lowercased).joined(separator: ", ")): not known centrally, so no agency to dispatch to",
                                          hint: "name the agency with --agency CODE")
                 }
             }
             let fixed = agency
-            try BureauCommand.record(.cardDispatched, decision, db: db) { id in
+            try BureauCommand.record(.cardDispatched, decision, db: db, connection: connection) { id in
                 ["agency_code": .string(fixed ?? targets[id] ?? "")]
             }
         }
@@ -144,7 +185,7 @@ struct BureauCommand: ParsableCommand {
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Import bureau decisions from a JSON-lines file (outbox line shape without seq).",
-            discussion: "Invalid lines are refused and listed (exit 1); the valid ones are recorded. Importing the same file twice changes nothing.")
+            discussion: "Invalid lines are refused and listed (exit 1); the valid ones are recorded. Importing the same file twice changes nothing. Decisions for applications the central database does not know yet are held as pending (their agency may not have synced) and counted in the summary.")
         @Argument(help: "JSON-lines file.") var file: String
         @Flag(help: "Print JSON.") var json = false
         @Option(help: "Days a pending event may wait for its prerequisite before a pending_expired conflict opens.") var pendingHorizonDays: Double = 14
@@ -163,6 +204,7 @@ struct BureauCommand: ParsableCommand {
                 print(JSONWriter.object([
                     ("lines", .int(Int64(report.lines))), ("recorded", .int(Int64(m.accepted))),
                     ("already_present", .int(Int64(m.alreadyPresent))), ("pending", .int(Int64(m.pending))),
+                    ("pending_unknown_applications", .int(Int64(report.pendingForUnknownApplications))),
                     ("not_applied", .int(Int64(m.notApplied))), ("conflicts_opened", .int(Int64(m.conflictsOpened))),
                     ("refused", .array(report.refused.map {
                         .object(["line": .int(Int64($0.line)), "error": .string($0.code), "detail": .string($0.detail)])
@@ -171,6 +213,11 @@ struct BureauCommand: ParsableCommand {
             } else {
                 print("Read \(report.lines) lines: recorded \(m.accepted) (\(m.pending) pending, \(m.notApplied) not applicable), "
                       + "\(m.alreadyPresent) already present, \(report.refused.count) refused, \(m.conflictsOpened) conflicts opened.")
+                if report.pendingForUnknownApplications > 0 {
+                    let n = report.pendingForUnknownApplications
+                    print("\(n) held as pending for applications the centre does not know yet: they apply when their agencies "
+                          + "sync the submissions (cardsync status shows each agency's last sync).")
+                }
                 for r in report.refused { printError("refused line \(r.line): \(r.code): \(r.detail)") }
             }
             if !report.refused.isEmpty { throw ExitCode(1) }

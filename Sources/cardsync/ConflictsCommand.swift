@@ -102,7 +102,7 @@ struct ConflictsCommand: ParsableCommand {
 
         func run() throws {
             let filter = try self.filter()
-            let review = ConflictReview(connection: try db.connect())
+            let review = ConflictReview(connection: try db.connectForReading())
             let conflicts = try review.list(filter)
             switch format {
             case .json:
@@ -120,7 +120,7 @@ struct ConflictsCommand: ParsableCommand {
                         [String(c.id), c.kind.rawValue, c.status.rawValue, ConflictsCommand.shortTime(c.detectedAt),
                          c.agencyCodes.joined(separator: ", "),
                          c.applicationIDs.map(ConflictsCommand.shortID).joined(separator: ", "),
-                         c.outcome?.rawValue ?? "", c.summary]
+                         c.outcomeText, c.summary]
                     },
                     rightAligned: [0])
                 print(table.render())
@@ -164,7 +164,7 @@ struct ConflictsCommand: ParsableCommand {
         @OptionGroup var db: DatabaseOptions
 
         func run() throws {
-            let review = ConflictReview(connection: try db.connect())
+            let review = ConflictReview(connection: try db.connectForReading())
             let detail: ConflictDetail
             do {
                 detail = try review.show(id)
@@ -326,7 +326,7 @@ struct ConflictsCommand: ParsableCommand {
         }
 
         func run() throws {
-            let resolver = ConflictResolver(connection: try db.connect())
+            let resolver = ConflictResolver(connection: try db.connectForReading())
             let resolution: ConflictResolution
             do {
                 resolution = try resolver.resolve(id, decision: decision, by: by ?? Self.operatingSystemUser(), note: note)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CardDatabase
+import CardSync
 import Logging
 import PostgresClient
 
@@ -25,6 +26,22 @@ struct DatabaseOptions: ParsableArguments {
                                      ? "check that PostgreSQL is installed (apt-get install postgresql) and CARDSYNC_HOME is writable"
                                      : "check that the server runs and the URL, user and password are right")
         }
+    }
+}
+
+extension DatabaseOptions {
+    /// Connects for a command that reads the projection (reports, conflicts): first repairs a
+    /// projection left behind the ledger by a sync that stopped between its two commits, so that
+    /// no figure is read from a stale projection.
+    func connectForReading(logger: Logger = Logger(label: "cardsync")) throws -> Connection {
+        let connection = try connect(logger: logger)
+        do {
+            try ProjectionWatermark.repairIfBehind(on: connection, logger: logger)
+        } catch {
+            throw CommandFailure("the projection of the central database (\(selection.summary)) is behind its ledger and could not be rebuilt: \(error)",
+                                 hint: "run cardsync db verify, then sync any agency to rebuild it")
+        }
+        return connection
     }
 }
 

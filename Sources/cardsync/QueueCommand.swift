@@ -10,12 +10,15 @@ struct QueueCommand: ParsableCommand {
         subcommands: [Init.self, Append.self, Status.self])
 
     struct Init: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create an agency queue directory (safe to run twice).")
+        static let configuration = CommandConfiguration(
+            abstract: "Create an agency queue directory (safe to run twice).",
+            discussion: "agency.json is written once. Run again on an existing queue, it changes nothing; an option that contradicts agency.json (another code, name, district or channel) is refused with exit 1, and an option left out keeps what the file holds.")
         @Argument(help: "Queue directory.") var dir: String
         @Option(help: "Agency code, e.g. CS-FR-001.") var agency: String
         @Option(help: "Agency name (default: the code).") var name: String?
         @Option(help: "District.") var district: String?
-        @Option(help: "counter or online.") var channel: AgencyChannel = .counter
+        // Optional, so that a re-run can tell "not given" from "given as counter".
+        @Option(help: "counter or online (default: counter).") var channel: AgencyChannel?
 
         func validate() throws {
             guard Agency.isValidCode(agency) else {
@@ -24,9 +27,13 @@ struct QueueCommand: ParsableCommand {
         }
 
         func run() throws {
-            let agencyValue = Agency(code: agency, name: name ?? agency, district: district, channel: channel)
-            let queue = try QueueDirectory.initialize(at: URL(fileURLWithPath: dir), agency: agencyValue)
-            print("Queue for agency \(agency) ready in \(queue.path).")
+            let result = try QueueDirectory.initialize(at: URL(fileURLWithPath: dir), code: agency, name: name,
+                                                       district: district, channel: channel)
+            if result.created {
+                print("Queue for agency \(agency) ready in \(result.queue.path).")
+            } else {
+                print("The queue of agency \(agency) already exists in \(result.queue.path); nothing changed.")
+            }
         }
     }
 
@@ -39,25 +46,33 @@ struct QueueCommand: ParsableCommand {
         @Flag(help: "Print the result as JSON.") var json = false
 
         func run() throws {
-            let input: QueueAppender.Input = (file == nil || file == "-") ? .standardInput : .file(URL(fileURLWithPath: file!))
+            let input: QueueAppender.Input
+            if let file, file != "-" { input = .file(URL(fileURLWithPath: file)) } else { input = .standardInput }
             let report = try QueueAppender(directory: QueueDirectory(path: dir)).append(input)
             if json {
                 print(JSONWriter.object([
                     ("appended", .int(Int64(report.appended))),
                     ("first_seq", report.firstSeq.map(JSONValue.int) ?? .null),
                     ("last_seq", report.lastSeq.map(JSONValue.int) ?? .null),
-                    ("refused", .array(report.refused.map {
-                        .object(["line": .int(Int64($0.inputLine)), "error": .string($0.code.rawValue), "detail": .string($0.detail)])
+                    ("refused", .array(report.refused.map { refused in
+                        var entry: [String: JSONValue] = ["line": .int(Int64(refused.inputLine)), "error": .string(refused.error),
+                                                          "detail": .string(refused.detail)]
+                        if let seq = refused.existingSeq { entry["seq"] = .int(seq) }
+                        return .object(entry)
                     })),
                 ], pretty: true))
             } else {
-                if report.appended > 0 {
-                    print("Appended \(report.appended) event(s), seq \(report.firstSeq!)–\(report.lastSeq!).")
+                if let first = report.firstSeq, let last = report.lastSeq {
+                    print("Appended \(report.appended) event(s), seq \(first)–\(last).")
                 } else {
                     print("Appended nothing.")
                 }
                 for refused in report.refused {
-                    FileHandle.standardError.write(Data("refused input line \(refused.inputLine): \(refused.code.rawValue): \(refused.detail)\n".utf8))
+                    FileHandle.standardError.write(Data("refused input line \(refused.inputLine): \(refused.error): \(refused.detail)\n".utf8))
+                }
+                let repeats = report.refused.filter { $0.code == nil }.count
+                if repeats > 0 {
+                    FileHandle.standardError.write(Data("\(repeats) line(s) refused because their event_id is already in the outbox or earlier in the input: no event was recorded twice.\n".utf8))
                 }
             }
             if !report.refused.isEmpty { throw ExitCode(1) }

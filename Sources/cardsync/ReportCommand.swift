@@ -79,7 +79,7 @@ struct ReportCommand: ParsableCommand {
         }
 
         func run() throws {
-            let connection = try db.connect()
+            let connection = try db.connectForReading()
             let query = MonthlyReportQuery(month: YearMonth(month)!, timezone: common.timezone, agency: common.agency, slaDays: slaDays)
             let report = try ReportCommand.running { try runMonthlyReport(query, on: connection) }
             try common.emit(render(report, format: common.format, lang: common.lang))
@@ -101,7 +101,7 @@ struct ReportCommand: ParsableCommand {
         }
 
         func run() throws {
-            let connection = try db.connect()
+            let connection = try db.connectForReading()
             let report = try ReportCommand.running { () throws -> BacklogReport in
                 let instant = try asOf.map { try parseReportInstant($0, timezone: common.timezone, on: connection) }
                 let query = BacklogReportQuery(asOf: instant, timezone: common.timezone, agency: common.agency, slaDays: slaDays)
@@ -126,7 +126,7 @@ struct ReportCommand: ParsableCommand {
         }
 
         func run() throws {
-            let connection = try db.connect()
+            let connection = try db.connectForReading()
             let query = ThroughputReportQuery(from: CivilDate(iso: from)!, to: CivilDate(iso: to)!, interval: interval,
                                               timezone: common.timezone, agency: common.agency)
             let report = try ReportCommand.running { try runThroughputReport(query, on: connection) }

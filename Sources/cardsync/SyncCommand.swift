@@ -23,6 +23,8 @@ struct SyncCommand: ParsableCommand {
     @Option(help: "Retries, with doubling backoff, when the database connection fails or breaks.") var retry = 0
     @Option(help: "Days a pending event may wait for its prerequisite before a pending_expired conflict opens.") var pendingHorizonDays: Double = 14
     @Option(help: "Outbox lines per central transaction.") var batchSize = 10_000
+    @Flag(help: "The agency moved to this central database: sync queues that synced with another one before, pushing every outbox event.")
+    var newCentre = false
     @OptionGroup var db: DatabaseOptions
 
     func validate() throws {
@@ -39,6 +41,7 @@ struct SyncCommand: ParsableCommand {
         options.batchSize = batchSize
         options.pendingHorizonSeconds = Int64(pendingHorizonDays * 86_400)
         options.lockWait = wait.map { .milliseconds(Int($0 * 1000)) }
+        options.acceptNewCentre = newCentre
         let selection = db.selection
         let runner = SyncRunner(connect: { try selection.connect(migrate: false) }, options: options, retries: retry)
         let queues = dirs.map { QueueDirectory(path: $0) }

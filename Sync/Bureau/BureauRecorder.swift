@@ -23,12 +23,44 @@ public struct BureauRecorder {
         public var type: EventType
         /// applied, pending, not_applied; or `already_present` / `event_id_reuse`.
         public var outcome: String
+        /// False when the centre had no such application when the decision was recorded: it
+        /// then waits (pending) for the agency's `submitted` to arrive.
+        public var applicationKnown = true
     }
 
-    /// Records one decision per application. `occurredAt` defaults to now.
+    /// What `record` does with application ids the central database does not know.
+    public enum UnknownApplications: Sendable {
+        /// Records nothing and throws `UnknownApplicationsError`: an id typed by hand that the
+        /// centre has never seen is far more often a mistake than an early decision.
+        case refuse
+        /// Records them as pending until their `submitted` arrives (the lifecycle's rule for an
+        /// unknown application), for the rare decision taken before the agency synced.
+        case hold
+    }
+
+    /// Decisions refused because the centre knows none of these applications; nothing was recorded.
+    public struct UnknownApplicationsError: Error, CustomStringConvertible, Sendable {
+        /// The unknown ids, in the order they were given.
+        public var applicationIDs: [UUID]
+        public var description: String {
+            let noun = applicationIDs.count == 1 ? "application is" : "applications are"
+            return "\(applicationIDs.count) \(noun) not known to the central database: "
+                + applicationIDs.map(\.lowercased).joined(separator: ", ") + "; nothing was recorded"
+        }
+    }
+
+    /// Records one decision per application. `occurredAt` defaults to now. With `.refuse`, one
+    /// unknown application id refuses the whole call before anything is written.
     public func record(_ type: EventType, applications: [UUID], data: (UUID) -> JSONValue,
-                       occurredAt: Timestamp? = nil) throws -> [Recorded] {
+                       occurredAt: Timestamp? = nil, unknownApplications policy: UnknownApplications = .refuse) throws -> [Recorded] {
         guard type.origin == .bureau else { throw SyncError("\(type.rawValue) is not a bureau decision") }
+        // Checked outside the merge lock: the centre never forgets an application, so one known
+        // now is still known when the merge applies the decision.
+        // The projection answers which applications are known: bring it up to the ledger first.
+        try ProjectionWatermark.repairIfBehind(on: connection, logger: logger)
+        let unknown = try unknownApplications(among: applications)
+        if policy == .refuse && !unknown.isEmpty { throw UnknownApplicationsError(applicationIDs: unknown) }
+        let unknownSet = Set(unknown)
         let when = occurredAt ?? Timestamp(microseconds: Timestamp.now.microseconds, offsetSeconds: 8 * 3600)
         let events = applications.map { id in
             LedgerEvent(ledgerID: 0, eventID: UUID(), applicationID: id, type: type, agencyCode: nil, seq: nil,
@@ -38,8 +70,21 @@ public struct BureauRecorder {
         let result = try CentralMerge(connection: connection, logger: logger).merge(events)
         let outcomes = try self.outcomes(of: result.ledgerIDs)
         return zip(events, result.ledgerIDs).map { event, id in
-            Recorded(applicationID: event.applicationID, eventID: event.eventID, type: type, outcome: outcomes[id] ?? "applied")
+            Recorded(applicationID: event.applicationID, eventID: event.eventID, type: type, outcome: outcomes[id] ?? "applied",
+                     applicationKnown: !unknownSet.contains(event.applicationID))
         }
+    }
+
+    /// The ids among `ids` that `cardsync.applications` does not hold, each once, in the order given.
+    public func unknownApplications(among ids: [UUID]) throws -> [UUID] {
+        guard !ids.isEmpty else { return [] }
+        var known = Set<UUID>()
+        for row in try connection.query("SELECT application_id FROM cardsync.applications WHERE application_id = ANY($1::uuid[])",
+                                        [.uuidArray(Array(Set(ids)))]) {
+            known.insert(try row.decode(UUID.self, column: "application_id"))
+        }
+        var seen = Set<UUID>()
+        return ids.filter { !known.contains($0) && seen.insert($0).inserted }
     }
 
     /// The result of `bureau import`.
@@ -48,6 +93,9 @@ public struct BureauRecorder {
         public var merged = MergeResult()
         /// Lines refused, with their 1-based line number, error code and explanation.
         public var refused: [(line: Int, code: String, detail: String)] = []
+        /// Of `merged.pending`, the decisions held because the centre does not know their
+        /// application yet (its agency may not have synced): worth a look if it stays high.
+        public var pendingForUnknownApplications = 0
     }
 
     /// Imports a JSON-lines file of bureau decisions (outbox line shape without `seq`).
@@ -85,9 +133,13 @@ public struct BureauRecorder {
                     report.refused.append((line.lineNumber, reason.code.rawValue, reason.detail))
                 }
             }
-            if !events.isEmpty { report.merged = report.merged + (try merge.merge(events, now: now)) }
+            if !events.isEmpty {
+                let merged = try merge.merge(events, now: now)
+                report.merged = report.merged + merged
+                report.pendingForUnknownApplications += try pendingForUnknownApplications(ledgerIDs: merged.ledgerIDs)
+            }
         }
-        try ConflictWriter.openExpiredUnderLock(horizonSeconds: pendingHorizonSeconds, on: connection)
+        try PendingExpiry.sweep(horizonSeconds: pendingHorizonSeconds, on: connection)
         return report
     }
 
@@ -108,6 +160,18 @@ public struct BureauRecorder {
                 throw SyncError("cannot dispatch to agency '\(code)': it is not registered (cardsync agency list shows the registered ones)")
             }
         }
+    }
+
+    /// How many of these newly written ledger rows wait for an application the centre does not
+    /// hold. Asked after the merge, so an application submitted meanwhile no longer counts.
+    private func pendingForUnknownApplications(ledgerIDs: [Int64]) throws -> Int {
+        guard !ledgerIDs.isEmpty else { return 0 }
+        let rows = try connection.query("""
+            SELECT count(*) FROM cardsync.ledger l
+            WHERE l.ledger_id = ANY($1::int8[]) AND l.outcome = 'pending'
+              AND NOT EXISTS (SELECT 1 FROM cardsync.applications a WHERE a.application_id = l.application_id)
+            """, [.int64Array(ledgerIDs)])
+        return Int(try rows[0].decode(Int64.self, at: 0))
     }
 
     private func outcomes(of ledgerIDs: [Int64]) throws -> [Int64: String] {

@@ -34,12 +34,28 @@ public struct ConflictRecord: Sendable, Equatable {
     /// Resolved, and no further decision may change it.
     public var isSettled: Bool { status == .resolved && !awaitsReview }
 
+    /// The application a person kept when resolving a duplicate (`--keep`), if so resolved.
+    public var keptApplicationID: UUID? {
+        detail["kept_application_id"]?.stringValue.flatMap(UUID.init(uuidString:))
+    }
+
+    /// The outcome as a list shows it: `keep` names the application kept.
+    public var outcomeText: String {
+        guard let outcome else { return "" }
+        if let kept = keptApplicationID { return "\(outcome.rawValue) \(kept.lowercased.prefix(8))" }
+        return outcome.rawValue
+    }
+
     /// One line for a list: what happened, in a reviewer's words.
     public var summary: String {
         func short(_ key: String) -> String { String((detail[key]?.stringValue ?? "?").prefix(8)) }
         switch kind {
         case .duplicateApplication:
             let rule = detail["rule"]?.stringValue ?? ""
+            if let kept = keptApplicationID {
+                let others = applicationIDs.filter { $0 != kept }.map { String($0.lowercased.prefix(8)) }
+                return "resolved: kept \(kept.lowercased.prefix(8)), withdrew \(others.joined(separator: ", ")) (detected: \(rule))"
+            }
             return "kept \(short("kept")), held \(short("held")): \(rule)"
         case .concurrentAmendment:
             let paths = (detail["fields"]?.arrayValue ?? []).compactMap { $0["path"]?.stringValue }
@@ -116,6 +132,7 @@ public struct ConflictRecord: Sendable, Equatable {
             ("agency_codes", .value(.array(agencyCodes.map(JSONValue.string)))),
             ("summary", .value(.string(summary))),
             ("outcome", .value(outcome.map { .string($0.rawValue) } ?? .null)),
+            ("kept_application_id", .value(keptApplicationID.map { .string($0.lowercased) } ?? .null)),
             ("resolved_at", .value(resolvedAt.map { .string($0.rfc3339) } ?? .null)),
             ("resolved_by", .value(resolvedBy.map(JSONValue.string) ?? .null)),
             ("note", .value(note.map(JSONValue.string) ?? .null)),

@@ -128,6 +128,13 @@ public struct ConflictResolver {
         ORDER BY application_id
         """
 
+    /// Applications of a child whose card was issued, outside a set.
+    static let issuedSQL = """
+        SELECT application_id, issued_by FROM cardsync.applications
+        WHERE child_id_number = $1 AND status = 'issued' AND NOT (application_id = ANY($2::uuid[]))
+        ORDER BY submitted_at, application_id
+        """
+
     static let closeSQL = """
         UPDATE cardsync.conflicts SET
             status = 'resolved', outcome = $2, resolved_by = $3, resolved_at = now(), note = $4,
@@ -135,6 +142,8 @@ public struct ConflictResolver {
                           THEN detail || jsonb_build_object('automatic', jsonb_build_object(
                                   'outcome', outcome, 'resolved_by', resolved_by, 'resolved_at', resolved_at))
                           ELSE detail END
+                     || CASE WHEN $6::uuid IS NULL THEN '{}'::jsonb
+                             ELSE jsonb_build_object('kept_application_id', $6::uuid::text) END
         WHERE conflict_id = $1
         RETURNING (extract(epoch FROM resolved_at) * 1000000)::int8 AS resolved_us
         """
@@ -176,7 +185,7 @@ public struct ConflictResolver {
             }
             let closed = try conn.query(Self.closeSQL, [
                 .int64(id), .text(decision.outcome.rawValue), .text(resolver), note.map { .text($0) } ?? .null,
-                .bool(conflict.awaitsReview),
+                .bool(conflict.awaitsReview), Self.keptID(decision).map { .uuid($0) } ?? .null,
             ])
             let resolvedAt = ConflictReview.displayed(try closed.first!.decode(Int64.self, column: "resolved_us"))
             var after: [UUID: ApplicationStatus] = [:]
@@ -198,6 +207,12 @@ public struct ConflictResolver {
                 },
                 ledgerIDs: merged.ledgerIDs)
         }
+    }
+
+    /// The application a `--keep` decision keeps, recorded with the resolution.
+    static func keptID(_ decision: ConflictDecision) -> UUID? {
+        if case .keep(let id) = decision { return id }
+        return nil
     }
 
     /// A conflict may be decided once by a person; an automatic field merge counts as not yet
@@ -264,7 +279,8 @@ public struct ConflictResolver {
             throw ConflictError(.cannotKeep, "application \(keptID.lowercased) is not in the central database: nothing changed")
         }
         let others = ids.filter { $0 != keptID }
-        if kept.status.isTerminal, let open = others.first(where: { apps[$0]?.status.isOpen == true }) {
+        // Keeping an issued card withdraws the other applications: the child keeps its card.
+        if kept.status.isTerminal, kept.status != .issued, let open = others.first(where: { apps[$0]?.status.isOpen == true }) {
             throw ConflictError(
                 .cannotKeep,
                 "application \(keptID.lowercased) is already \(kept.status.rawValue): keeping it would withdraw \(open.lowercased) and leave the child with no open application; nothing changed",
@@ -272,6 +288,17 @@ public struct ConflictResolver {
         }
         let becomesActive = kept.isActive || (kept.status == .onHold && kept.heldStatus != nil)
         guard becomesActive else { return }
+        if let card = try conn.query(Self.issuedSQL, [.text(kept.childIDNumber), .uuidArray([keptID])]).first {
+            let cardID = try card.decode(UUID.self, column: "application_id")
+            let agency = try card.decode(String?.self, column: "issued_by") ?? "?"
+            let inConflict = ids.contains(cardID)
+            throw ConflictError(
+                .cannotKeep,
+                "cannot keep application \(keptID.lowercased): the child already holds an issued card (application \(cardID.lowercased), issued by \(agency)), and keeping a second application would give the child a second card; a replacement card is a different procedure; nothing changed",
+                hint: inConflict
+                    ? "keep \(cardID.lowercased) (the issued card): the other application is then withdrawn"
+                    : "withdraw application \(keptID.lowercased) at its agency, or dismiss it through the bureau's replacement-card procedure")
+        }
         let rows = try conn.query(Self.otherActiveSQL, [.text(kept.childIDNumber), .uuidArray(ids)])
         if let rival = rows.first {
             let rivalID = try rival.decode(UUID.self, column: "application_id")

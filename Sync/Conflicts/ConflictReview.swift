@@ -99,8 +99,8 @@ public struct ConflictReview {
                 applicationID: id, known: true,
                 owningAgency: try row.decode(String.self, column: "owning_agency"),
                 channel: try row.decode(String.self, column: "channel"),
-                status: ApplicationStatus(rawValue: try row.decode(String.self, column: "status")),
-                heldStatus: try row.decode(String?.self, column: "held_status").flatMap(ApplicationStatus.init(rawValue:)),
+                status: try StateLoader.decodeStatus(try row.decode(String.self, column: "status"), column: "status"),
+                heldStatus: try row.decode(String?.self, column: "held_status").map { try StateLoader.decodeStatus($0, column: "held_status") },
                 version: Int(try row.decode(Int32.self, column: "version")),
                 submittedAt: Self.displayed(try row.decode(Int64.self, column: "submitted_us")),
                 cardNumber: try row.decode(String?.self, column: "card_number"),
@@ -181,6 +181,12 @@ public struct ConflictReview {
             if let by = c.detail["detected_by_event"]?.stringValue {
                 lines.append("Detected when event \(by) (a submitted for the same child) arrived.")
             }
+            if !c.isSettled, let card = d.applications.first(where: { $0.status == .issued }) {
+                lines.append("The child already holds an issued card (\(describe(card))): only that application can be kept; the other is then withdrawn. A replacement card is a different procedure.")
+            }
+            if let kept = c.keptApplicationID {
+                lines.append("Resolved by keeping application \(kept.lowercased); the others were withdrawn.")
+            }
         case .concurrentAmendment:
             let base = c.detail["base_version"]?.intValue.map(String.init) ?? "?"
             let arrival = c.detail["version_at_arrival"]?.intValue.map(String.init) ?? "?"
@@ -232,7 +238,14 @@ public struct ConflictReview {
         guard !c.isSettled else { return [] }
         switch c.kind {
         case .duplicateApplication:
-            return applications.map { "--keep \($0.applicationID.lowercased)" }
+            // The same rules `ConflictResolver.checkKeep` enforces: a child that holds an issued
+            // card keeps it (no second card), and a rejected or withdrawn application cannot be
+            // kept while another is open.
+            let issued = applications.filter { $0.status == .issued }
+            if !issued.isEmpty { return issued.map { "--keep \($0.applicationID.lowercased)" } }
+            let anyOpen = applications.contains { $0.status?.isOpen == true }
+            return applications.filter { $0.status?.isTerminal != true || !anyOpen }
+                .map { "--keep \($0.applicationID.lowercased)" }
         case .concurrentAmendment:
             return ["--accept", "--apply-other"]
         case .invalidTransition, .pendingExpired, .eventIdReuse:

@@ -121,6 +121,9 @@ public struct LifecycleEngine {
             } else {
                 duplicate = (primary, app, tieRule(primary, app))
             }
+        } else if let card = store.issuedApplications(ofChild: child).first {
+            // A replacement card is a different procedure: the issued one stays.
+            duplicate = (card, app, "the child already holds an issued card")
         } else if let first = rivals.first {
             duplicate = (first, app, "every other open application of this child is on hold")
         }

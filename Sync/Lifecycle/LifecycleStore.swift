@@ -10,6 +10,9 @@ public struct LifecycleStore: Sendable {
     public private(set) var applications: [UUID: ApplicationState] = [:]
     /// Open applications (on hold included) by child identity number.
     public private(set) var openByChild: [String: [UUID]] = [:]
+    /// Applications whose card was issued, by child identity number: a child who holds a card
+    /// gets no second one through a new submission (the duplicate rule).
+    public private(set) var issuedByChild: [String: [UUID]] = [:]
     /// Events waiting for a prerequisite, per application, in ledger order.
     public var pending: [UUID: [LedgerEvent]] = [:]
 
@@ -28,6 +31,19 @@ public struct LifecycleStore: Sendable {
         } else if !wasOpen && app.status.isOpen {
             openByChild[app.childIDNumber, default: []].append(app.applicationID)
         }
+        let wasIssued = before?.status == .issued
+        if !wasIssued && app.status == .issued {
+            issuedByChild[app.childIDNumber, default: []].append(app.applicationID)
+        } else if wasIssued && app.status != .issued {
+            issuedByChild[app.childIDNumber]?.removeAll { $0 == app.applicationID }
+            if issuedByChild[app.childIDNumber]?.isEmpty == true { issuedByChild[app.childIDNumber] = nil }
+        }
+    }
+
+    /// The child's applications whose card was issued, oldest first.
+    public func issuedApplications(ofChild child: String) -> [ApplicationState] {
+        (issuedByChild[child] ?? []).compactMap { applications[$0] }
+            .sorted { ($0.submittedAt, $0.applicationID.uuidString) < ($1.submittedAt, $1.applicationID.uuidString) }
     }
 
     /// Open applications of a child, on hold included, oldest first (stable order for the rules).

@@ -78,10 +78,10 @@ public struct CentralMerge {
                     try projection.executeScript("ROLLBACK")
                     projectionOpen = false
                 }
-                // The projection's commit need not wait for its WAL to reach disk: lost in a
-                // server crash, it leaves the watermark behind, and the next merge rebuilds the
-                // projection from the ledger, whose commit does wait.
-                try projection.executeScript("BEGIN; SET LOCAL synchronous_commit = off")
+                // The projection's commit waits for its WAL like the ledger's: a sync that
+                // says it is done must leave reports, conflicts and bureau commands reading
+                // what it merged, even after a server crash right after it (issue #10).
+                try projection.executeScript("BEGIN")
                 projectionOpen = true
                 try KeyedPlans.require(on: projection)
                 clock.lap("decide")

@@ -122,14 +122,3 @@ enum ConflictWriter {
             """, [.int64(horizonSeconds)])
     }
 }
-
-extension ConflictWriter {
-    /// `openExpired` in its own transaction under the merge lock.
-    static func openExpiredUnderLock(horizonSeconds: Int64, on connection: Connection) throws {
-        try connection.withTransaction { conn in
-            try conn.execute("SELECT pg_advisory_xact_lock($1)", [.int64(MergeLocks.merge)])
-            try KeyedPlans.require(on: conn)
-            try openExpired(horizonSeconds: horizonSeconds, on: conn)
-        }
-    }
-}

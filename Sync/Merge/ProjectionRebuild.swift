@@ -12,11 +12,13 @@ import PostgresClient
 enum ProjectionRebuild {
     /// Rebuilds in its own transaction. The caller holds the merge lock (session) or none; the
     /// transaction takes it (a session re-acquires its own lock without waiting).
-    static func run(on connection: Connection, logger: Logger) throws {
+    /// Returns true when it rebuilt (false: another process had already caught it up).
+    @discardableResult
+    static func run(on connection: Connection, logger: Logger) throws -> Bool {
         try connection.withTransaction { conn in
             try conn.execute("SELECT pg_advisory_xact_lock($1)", [.int64(MergeLocks.merge)])
             let watermark = try ProjectionWatermark.read(on: conn)
-            guard !watermark.isCurrent else { return }
+            guard !watermark.isCurrent else { return false }
             logger.warning("the projection is behind the ledger (a sync stopped between its two commits); rebuilding it from the ledger",
                            metadata: ["through": "\(watermark.through)", "ledger_last": "\(watermark.last)"])
             let started = ContinuousClock.now
@@ -28,6 +30,7 @@ enum ProjectionRebuild {
             logger.warning("rebuilt the projection from the ledger",
                            metadata: ["events": "\(events)", "applications": "\(apps.count)",
                                       "seconds": "\((ContinuousClock.now - started).seconds)"])
+            return true
         }
     }
 }

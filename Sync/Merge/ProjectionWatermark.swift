@@ -1,3 +1,4 @@
+import Logging
 import PostgresClient
 
 /// How far the projection has taken in the ledger: `cardsync.projection_state.through_ledger_id`.
@@ -27,6 +28,21 @@ public enum ProjectionWatermark {
         }
         return Reading(through: try row.decode(Int64.self, column: "through"),
                        last: try row.decode(Int64.self, column: "last"))
+    }
+
+    /// Makes sure the projection holds the whole ledger before a command reads it: if the
+    /// watermark is behind (a sync died between its two commits), rebuilds the projection from
+    /// the ledger under the merge lock. Returns true when it had to rebuild.
+    ///
+    /// Every command that reads the projection calls this first (sync, even with nothing new;
+    /// reports; conflicts; bureau commands through the merge), so a stopped sync can never leave
+    /// wrong figures behind. Reading the watermark costs one index probe. A merge that is
+    /// between its two commits right now holds the merge lock, so the rebuild's own check,
+    /// under that lock, finds the projection current and does nothing.
+    @discardableResult
+    public static func repairIfBehind(on conn: Connection, logger: Logger) throws -> Bool {
+        guard try !read(on: conn).isCurrent else { return false }
+        return try ProjectionRebuild.run(on: conn, logger: logger)
     }
 
     /// Records that the projection now holds the ledger through `ledgerID` (in the transaction

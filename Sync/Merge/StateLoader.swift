@@ -65,7 +65,8 @@ enum StateLoader {
         return store
     }
 
-    /// The open applications (on hold included) of the given children.
+    /// The open applications (on hold included) and the issued ones of the given children: the
+    /// duplicate rule needs both.
     private static func openApplications(ofChildren children: [String], on connection: Connection) throws -> [ApplicationState] {
         guard !children.isEmpty else { return [] }
         return try connection.query("""
@@ -75,6 +76,9 @@ enum StateLoader {
             UNION ALL
             SELECT \(applicationColumns) FROM cardsync.applications
             WHERE status = 'on_hold' AND child_id_number = ANY($1::text[])
+            UNION ALL
+            SELECT \(applicationColumns) FROM cardsync.applications
+            WHERE status = 'issued' AND child_id_number = ANY($1::text[])
             """, [.textArray(children)]).map(decodeApplication)
     }
 
@@ -107,8 +111,8 @@ enum StateLoader {
             owningAgency: try row.decode(String.self, column: "owning_agency"),
             channel: try row.decode(String.self, column: "channel"),
             childIDNumber: try row.decode(String.self, column: "child_id_number"),
-            status: ApplicationStatus(rawValue: status) ?? .submitted,
-            heldStatus: held.flatMap(ApplicationStatus.init(rawValue:)),
+            status: try decodeStatus(status, column: "status"),
+            heldStatus: try held.map { try decodeStatus($0, column: "held_status") },
             version: Int(try row.decode(Int32.self, column: "version")),
             form: try JSONParser.parse(try row.decode(String.self, column: "form")),
             fieldStamps: stamps,
@@ -119,6 +123,18 @@ enum StateLoader {
             submittedAt: Timestamp(microseconds: try row.decode(Int64.self, column: "submitted_us")),
             closedAt: closed.map { Timestamp(microseconds: $0) },
             lastLedgerID: try row.decode(Int64.self, column: "last_ledger_id"))
+    }
+
+    /// A status read from the projection. An unknown one means the schema and this cardsync
+    /// disagree (a newer cardsync wrote it, or a hand edit): guessing a status would fold the
+    /// application wrongly, so the read fails and says so.
+    static func decodeStatus(_ text: String, column: String) throws -> ApplicationStatus {
+        guard let status = ApplicationStatus(rawValue: text) else {
+            throw PostgresError(kind: .decoding,
+                                message: "the projection holds the status '\(text)', which this cardsync does not know (written by a newer cardsync or by hand); nothing was changed",
+                                column: column)
+        }
+        return status
     }
 
     static func decodeLedgerEvent(_ row: Row) throws -> LedgerEvent {

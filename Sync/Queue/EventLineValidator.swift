@@ -10,15 +10,20 @@ import Foundation
 /// ## Check order
 /// The first failing rule decides the code:
 /// 1. `line_too_long` — more than 1 MiB (1,048,576 bytes, the `\n` not counted).
-/// 2. `malformed_json` — not valid UTF-8, not JSON (duplicate keys included), not an object.
+/// 2. `malformed_json` — not valid UTF-8, not JSON, not an object. Not JSON includes what the
+///    parser refuses by choice (`JSONParser`): duplicate keys, lone surrogate escapes, numbers
+///    beyond a Double (`1e400`), nesting deeper than 64 levels, a byte order mark.
 /// 3. `missing_field` / `wrong_type` of the top-level fields in the order `seq` (outbox only),
 ///    `event_id`, `application_id`, `type`, `occurred_at`, `data`. A field that is `null` counts
 ///    as missing. `seq` must be a JSON integer (`17`, not `17.0` or `"17"`) and ≥ 1: a `seq`
-///    below 1 is `wrong_type` ("an integer ≥ 1"), since no earlier line is involved.
+///    below 1 is `wrong_type` ("an integer ≥ 1"), since no earlier line is involved. So is one
+///    beyond 64 bits (`2^70`): no `seq` after 9223372036854775807 can be stored or compared.
 /// 4. `seq_not_increasing` — `seq` ≤ `lastSeq`.
 /// 5. `bad_uuid` — `event_id`, then `application_id` (36 characters 8-4-4-4-12, any case).
 /// 6. `unknown_type` — not a type of the mode (`approved` in an outbox is `unknown_type`).
-/// 7. `bad_timestamp`, then `occurred_in_future` (more than 10 minutes after `now`).
+/// 7. `bad_timestamp`, then `occurred_in_future` (more than 10 minutes after `now`). Any
+///    number of fraction digits is RFC 3339; the instant keeps microseconds (`Timestamp`).
+///    Year 0000 is RFC 3339 too: its line goes on to the `data` rules, dated year 0000.
 /// 8. The `data` rules of the type: first the shape of every field (`missing_field` /
 ///    `wrong_type`), then the values. For `submitted` the values are checked in this order:
 ///    `channel` (`bad_enum`), `child.sex` (`bad_enum`), `child.id_number` (`invalid_id_number`),
@@ -161,6 +166,10 @@ public struct EventLineValidator: Sendable {
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
                 throw QuarantineReason(.malformedJSON, "not a JSON object: the line is empty")
             }
+            if line.count >= 3, line[0] == 0xEF, line[1] == 0xBB, line[2] == 0xBF {
+                throw QuarantineReason(.malformedJSON,
+                                       "not JSON: the line starts with a byte order mark (U+FEFF); write the file as UTF-8 without BOM")
+            }
             throw QuarantineReason(.malformedJSON, "not JSON: \(error)")
         }
         guard case .object(let top) = value else {
@@ -172,7 +181,7 @@ public struct EventLineValidator: Sendable {
         if mode == .outbox {
             let raw = try Self.field(top, "seq", path: "seq")
             guard case .int(let s) = raw else {
-                throw QuarantineReason(.wrongType, "seq: expected an integer ≥ 1, found \(Self.describe(raw))")
+                throw QuarantineReason(.wrongType, "seq: expected an integer ≥ 1, found \(Self.describeNumber(raw))")
             }
             guard s >= 1 else {
                 throw QuarantineReason(.wrongType, "seq: expected an integer ≥ 1, found \(s)")
@@ -217,9 +226,11 @@ public struct EventLineValidator: Sendable {
                                    "occurred_at \(occurredText) is \(Self.durationText(ahead)) ahead of this machine's clock (\(now.rfc3339)); at most 10 minutes are allowed")
         }
         // 8. data.
+        // The date of occurred_at as written. Built from its day number, which any year of
+        // RFC 3339 has: `CivilDate(year:month:day:)` refuses year 0000, and a stand-in date
+        // would check ages against the wrong day.
         let date = occurredAt.civilDate(offsetSeconds: occurredAt.offsetSeconds)
-        let occurredDate = CivilDate(year: date.year, month: date.month, day: date.day)
-            ?? CivilDate(dayNumber: 0)
+        let occurredDate = CivilDate(dayNumber: Timestamp.daysFromCivil(year: date.year, month: date.month, day: date.day))
         switch type {
         case .submitted: try checkSubmitted(data, on: occurredDate)
         case .amended: try checkAmended(data)
@@ -314,7 +325,7 @@ public struct EventLineValidator: Sendable {
     private func checkAmended(_ data: [String: JSONValue]) throws(QuarantineReason) {
         let base = try Self.field(data, "base_version", path: "base_version")
         guard case .int(let version) = base, version >= 1 else {
-            throw QuarantineReason(.wrongType, "base_version: expected an integer ≥ 1, found \(Self.describe(base))")
+            throw QuarantineReason(.wrongType, "base_version: expected an integer ≥ 1, found \(Self.describeNumber(base))")
         }
         let changes = try Self.object(data, "changes", path: "changes")
         guard !changes.isEmpty else {
@@ -507,6 +518,15 @@ public struct EventLineValidator: Sendable {
         case .array: return "an array"
         case .object: return "an object"
         }
+    }
+
+    /// Like `describe(_:)`, but says when a number is a whole one too large for 64 bits
+    /// (`seq: 1180591620717411303424`), which is not "a number with a fraction".
+    static func describeNumber(_ value: JSONValue) -> String {
+        if case .double(let d) = value, d.isFinite, d == d.rounded(), d.magnitude >= 0x1p63 {
+            return "a whole number too large for 64 bits (at most 9223372036854775807)"
+        }
+        return describe(value)
     }
 
     /// All but the last four characters replaced by `*` (at most 14 stars).

@@ -45,11 +45,18 @@ public final class OutboxReader {
     private let finalLineIsComplete: Bool
 
     /// Opens `url` and positions after `startOffset` bytes, which hold lines 1...`startLine`.
-    /// Throws `.outboxTruncated` when the file is shorter than `startOffset`.
+    /// Throws `.outboxTruncated` when the file is shorter than `startOffset`, and `.badState`
+    /// when either start is negative: they come from state.json, which a person can edit or a
+    /// disk can damage, so a bad one is an error that says so, not a crash.
     public init(url: URL, startOffset: Int64 = 0, startLine: Int = 0,
                 chunkSize: Int = OutboxReader.defaultChunkSize) throws(QueueError)
     {
-        precondition(startOffset >= 0 && startLine >= 0 && chunkSize > 0)
+        precondition(chunkSize > 0, "chunk size must be positive") // the caller's constant
+        guard startOffset >= 0, startLine >= 0 else {
+            throw QueueError(.badState,
+                             "cannot read \(url.path) from byte \(startOffset), line \(startLine): a checkpoint position is never negative. state.json is damaged: move it aside to sync this queue from the start (already synced events are recognised and not applied twice)",
+                             path: url.path)
+        }
         self.url = url
         self.offset = startOffset
         self.lineNumber = startLine

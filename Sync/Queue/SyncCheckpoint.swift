@@ -10,7 +10,7 @@ import Foundation
 /// ```json
 /// {"version": 1, "outbox_offset": 18231, "outbox_line": 30, "last_seq": 30, "pushed_seq": 30,
 ///  "inbox_size": 4410, "inbox_ledger_id": 88213, "pulled_delivery": 512, "quarantine_size": 0,
-///  "updated_at": "2026-10-03T09:20:00Z"}
+///  "updated_at": "2026-10-03T09:20:00Z", "centre_id": "5f0c…"}
 /// ```
 /// Unknown keys are ignored when loading, so newer fields can be added without a new version.
 public struct SyncCheckpoint: Sendable, Equatable, Codable {
@@ -35,10 +35,15 @@ public struct SyncCheckpoint: Sendable, Equatable, Codable {
     public var quarantineSize: Int64
     /// When the checkpoint was written.
     public var updatedAt: Timestamp?
+    /// The identity of the central database this queue syncs with (`cardsync.centre_identity`):
+    /// a sync against another centre is refused unless told, while a centre restored from its own
+    /// backup keeps its id.
+    public var centreID: UUID?
 
     public init(version: Int = SyncCheckpoint.currentVersion, outboxOffset: Int64 = 0, outboxLine: Int = 0,
                 lastSeq: Int64? = nil, pushedSeq: Int64? = nil, inboxSize: Int64 = 0, inboxLedgerID: Int64? = nil,
-                pulledDelivery: Int64? = nil, quarantineSize: Int64 = 0, updatedAt: Timestamp? = nil)
+                pulledDelivery: Int64? = nil, quarantineSize: Int64 = 0, updatedAt: Timestamp? = nil,
+                centreID: UUID? = nil)
     {
         self.version = version
         self.outboxOffset = outboxOffset
@@ -50,6 +55,7 @@ public struct SyncCheckpoint: Sendable, Equatable, Codable {
         self.pulledDelivery = pulledDelivery
         self.quarantineSize = quarantineSize
         self.updatedAt = updatedAt
+        self.centreID = centreID
     }
 
     /// A fresh start: nothing read, nothing pulled.
@@ -66,6 +72,7 @@ public struct SyncCheckpoint: Sendable, Equatable, Codable {
         case pulledDelivery = "pulled_delivery"
         case quarantineSize = "quarantine_size"
         case updatedAt = "updated_at"
+        case centreID = "centre_id"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -88,6 +95,14 @@ public struct SyncCheckpoint: Sendable, Equatable, Codable {
         } else {
             updatedAt = nil
         }
+        if let text = try c.decodeIfPresent(String.self, forKey: .centreID) {
+            guard let id = UUID(uuidString: text) else {
+                throw DecodingError.dataCorruptedError(forKey: .centreID, in: c, debugDescription: "not a UUID")
+            }
+            centreID = id
+        } else {
+            centreID = nil
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -102,6 +117,7 @@ public struct SyncCheckpoint: Sendable, Equatable, Codable {
         try c.encode(pulledDelivery, forKey: .pulledDelivery)
         try c.encode(quarantineSize, forKey: .quarantineSize)
         try c.encode(updatedAt?.rfc3339, forKey: .updatedAt)
+        try c.encode(centreID.map { $0.uuidString.lowercased() }, forKey: .centreID)
     }
 
     /// The checkpoint as the bytes of state.json: an object with keys in a fixed order, one line.
@@ -118,6 +134,7 @@ public struct SyncCheckpoint: Sendable, Equatable, Codable {
             ("pulled_delivery", opt(pulledDelivery)),
             ("quarantine_size", .value(.int(quarantineSize))),
             ("updated_at", updatedAt.map { .value(.string($0.rfc3339)) } ?? .value(.null)),
+            ("centre_id", centreID.map { .value(.string($0.uuidString.lowercased())) } ?? .value(.null)),
         ])
         return JSONWriter.bytes(doc, pretty: true) + [0x0A]
     }

@@ -54,34 +54,102 @@ public final class AgencySync {
         try MergeLocks.lockAgency(agency.code, on: connection, wait: options.lockWait)
         defer { MergeLocks.unlockAgency(agency.code, on: connection) }
         try AgencyRegistry(connection: connection).ensureRegistered(agency)
+        // Also with nothing new to push: a sync that says it is done leaves a current projection.
+        try ProjectionWatermark.repairIfBehind(on: connection, logger: logger)
 
-        var checkpoint = try queue.loadCheckpoint() ?? .initial
+        var start = try startingPoint()
         let quarantine = try QuarantineWriter(url: queue.quarantineFile)
         defer { quarantine.close() }
         // Undo appends made after the last checkpoint by a process that died before moving it.
-        if try quarantine.size() > checkpoint.quarantineSize { try quarantine.truncate(toSize: checkpoint.quarantineSize) }
-        checkpoint.quarantineSize = try quarantine.size()
+        if try quarantine.size() > start.checkpoint.quarantineSize {
+            try quarantine.truncate(toSize: start.checkpoint.quarantineSize)
+        }
+        start.checkpoint.quarantineSize = try quarantine.size()
 
         let central = try CentralSyncState.load(agency: agency.code, on: connection)
+        try checkCentre(&start, agency: agency)
+        var checkpoint = start.checkpoint
         clock.lap("setup")
-        try push(agency: agency, central: central, checkpoint: &checkpoint, quarantine: quarantine, result: &result,
-                 clock: &clock)
-        try openExpiredPending()
+        try push(agency: agency, central: central, start: start, checkpoint: &checkpoint, quarantine: quarantine,
+                 result: &result, clock: &clock)
+        try expirePending(agency: agency.code, result: &result)
         clock.lap("expired")
-        try pull(agency: agency, central: central, checkpoint: &checkpoint, result: &result)
+        try pull(agency: agency, central: central, start: start, checkpoint: &checkpoint, result: &result)
+        // A queue whose state.json did not name this centre yet (first sync after an upgrade, a
+        // rebuilt checkpoint) records it even when there was nothing to push or pull.
+        if start.recordCentre { try queue.saveCheckpoint(checkpoint) }
         clock.lap("pull")
         result.seconds = (ContinuousClock.now - started).seconds
         logger.debug("synced agency", metadata: ["agency": "\(agency.code)", "phases": "\(clock.summary)"])
         return result
     }
 
+    // MARK: Where to start
+
+    /// The checkpoint a sync starts from, and what it says about the queue's history.
+    struct StartingPoint {
+        var checkpoint: SyncCheckpoint
+        /// state.json was missing or unreadable: the checkpoint was rebuilt from the files.
+        var rebuilt = false
+        /// Outbox lines quarantine.jsonl already holds (only when the outbox is read again).
+        var linesAlreadyQuarantined = 0
+        /// The queue moved to another central database (`--new-centre`): everything is pushed.
+        var movedCentre = false
+        /// state.json does not name this centre yet: save it at the end whatever happened.
+        var recordCentre = false
+    }
+
+    /// The last checkpoint, or one rebuilt from the queue's files when state.json is missing or
+    /// unreadable: the inbox and quarantine are never cut to nothing (`CheckpointRecovery`).
+    private func startingPoint() throws -> StartingPoint {
+        let loaded = Result { () throws(QueueError) -> SyncCheckpoint? in try queue.loadCheckpoint() }
+        var unreadable: QueueError?
+        switch loaded {
+        case .success(let checkpoint?):
+            return StartingPoint(checkpoint: checkpoint)
+        case .success(nil):
+            unreadable = nil
+        case .failure(let error):
+            guard error.code == .badState else { throw error }
+            unreadable = error
+        }
+        let recovery = try CheckpointRecovery.rebuild(queue, unreadable: unreadable)
+        // A queue that never synced has nothing to recover: no message for its first sync.
+        if unreadable != nil || recovery.checkpoint.inboxSize > 0 || recovery.checkpoint.quarantineSize > 0 {
+            logger.warning("rebuilding the sync checkpoint from the queue's files; every inbox and quarantine line is kept",
+                           metadata: ["queue": "\(queue.path)", "reason": "\(recovery.reason)"])
+        }
+        return StartingPoint(checkpoint: recovery.checkpoint, rebuilt: true,
+                             linesAlreadyQuarantined: recovery.linesAlreadyQuarantined)
+    }
+
+    /// Refuses a central database other than the one this queue synced with before, unless the
+    /// operator says the agency moved (`--new-centre`). A restore from the same centre's backup
+    /// keeps its id and passes; so does a queue whose checkpoint predates centre ids.
+    private func checkCentre(_ start: inout StartingPoint, agency: Agency) throws {
+        let centre = try CentreIdentity.read(on: connection)
+        defer { start.checkpoint.centreID = centre }
+        guard let known = start.checkpoint.centreID else {
+            start.recordCentre = true
+            return
+        }
+        guard known != centre else { return }
+        guard options.acceptNewCentre else { throw SyncError.otherCentre(queue: queue.path, known: known, found: centre) }
+        logger.warning("this queue synced with another central database before; pushing every outbox event to this one",
+                       metadata: ["agency": "\(agency.code)"])
+        start.movedCentre = true
+        start.recordCentre = true
+        start.linesAlreadyQuarantined = start.checkpoint.outboxLine
+        start.checkpoint.pulledDelivery = nil
+    }
+
     // MARK: Push
 
-    private func push(agency: Agency, central: CentralSyncState, checkpoint: inout SyncCheckpoint,
+    private func push(agency: Agency, central: CentralSyncState, start: StartingPoint, checkpoint: inout SyncCheckpoint,
                       quarantine: QuarantineWriter, result: inout AgencySyncResult, clock: inout PhaseClock) throws {
         // The centre lacks events this queue pushed before: it was restored from an older backup.
-        let restored = central.pushedSeq < (checkpoint.pushedSeq ?? 0)
-        if restored {
+        let restored = start.movedCentre || central.pushedSeq < (checkpoint.pushedSeq ?? 0)
+        if restored && !start.movedCentre {
             logger.warning("the central database lacks events this queue pushed before (restored from a backup?); pushing them again",
                            metadata: ["agency": "\(agency.code)", "central_seq": "\(central.pushedSeq)",
                                       "local_seq": "\(checkpoint.pushedSeq ?? 0)"])
@@ -89,7 +157,7 @@ public final class AgencySync {
         let reader: OutboxReader
         let preparer: BatchPreparer
         var next: BatchPreparer.Pending
-        if let prefetch, !restored, prefetch.matches(agency: agency.code, checkpoint: checkpoint) {
+        if let prefetch, !restored, !start.rebuilt, prefetch.matches(agency: agency.code, checkpoint: checkpoint) {
             reader = prefetch.reader
             preparer = prefetch.preparer
             next = prefetch.first
@@ -102,7 +170,9 @@ public final class AgencySync {
                                       startLine: restored ? 0 : checkpoint.outboxLine)
             preparer = BatchPreparer(reader: reader, agency: agency.code, batchSize: options.batchSize,
                                      lastSeq: restored ? nil : checkpoint.lastSeq,
-                                     linesAlreadyQuarantined: restored ? checkpoint.outboxLine : 0, clock: options.clock)
+                                     linesAlreadyQuarantined: restored ? max(checkpoint.outboxLine, start.linesAlreadyQuarantined)
+                                                                       : start.linesAlreadyQuarantined,
+                                     clock: options.clock)
             // Reading and validating the next batch overlaps with merging this one (two cores:
             // one parses, the other runs the server).
             next = preparer.prepareInBackground()
@@ -147,23 +217,27 @@ public final class AgencySync {
         }
     }
 
-    /// Opens `pending_expired` conflicts for events that waited past the horizon.
-    private func openExpiredPending() throws {
-        try ConflictWriter.openExpiredUnderLock(horizonSeconds: options.pendingHorizonSeconds, on: connection)
+    /// The merge's expiry sweep (this sync merges in-process), then the `pending_expired`
+    /// conflicts concerning this agency that no sync of it has reported yet, whichever merge
+    /// opened them: they count as this sync's opened conflicts (`--strict` sees them).
+    private func expirePending(agency: String, result: inout AgencySyncResult) throws {
+        try PendingExpiry.sweep(horizonSeconds: options.pendingHorizonSeconds, on: connection)
+        result.conflictsOpened += try PendingExpiry.takeUnreported(for: agency, on: connection)
     }
 
     // MARK: Pull
 
-    private func pull(agency: Agency, central: CentralSyncState, checkpoint: inout SyncCheckpoint,
+    private func pull(agency: Agency, central: CentralSyncState, start: StartingPoint, checkpoint: inout SyncCheckpoint,
                       result: inout AgencySyncResult) throws {
         let inbox = try InboxWriter(url: queue.inboxFile)
         defer { inbox.close() }
         if try inbox.size() > checkpoint.inboxSize { try inbox.truncate(toSize: checkpoint.inboxSize) }
         var cursor = checkpoint.pulledDelivery ?? 0
         var seen: Set<UUID>?
-        if central.pulledDelivery != cursor {
-            // The centre was restored (it is behind us) or our checkpoint was lost (we are behind
-            // it): start from the lower cursor and skip what the inbox already holds.
+        if central.pulledDelivery != cursor || start.rebuilt || start.movedCentre {
+            // The centre was restored (it is behind us), our checkpoint was lost (we are behind
+            // it) or the queue moved centre: start from the lower cursor and skip what the inbox
+            // already holds.
             seen = Set(try InboxReader.readAll(from: queue.inboxFile).map(\.eventID))
             cursor = min(cursor, central.pulledDelivery)
         }

@@ -1,8 +1,20 @@
+import Foundation
+
 /// Why a sync could not be done (exit status 1): each names the cause and what to do.
 public struct SyncError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+
+    /// The queue synced with another central database before (its state.json names it).
+    static func otherCentre(queue: String, known: UUID, found: UUID) -> SyncError {
+        SyncError("""
+            \(queue) was synced with a different central database before (centre \(known.lowercased)); this one is \
+            centre \(found.lowercased). A restore of the same centre from its backup keeps its id, so this is another \
+            database: nothing was pushed. Check --database or CARDSYNC_DATABASE_URL; if the agency really moved to this \
+            centre, run sync again with --new-centre and every outbox event is pushed to it
+            """)
+    }
 
     static func agencyBusy(_ code: String) -> SyncError {
         SyncError("another cardsync sync of agency \(code) is running against the central database; wait for it to finish, then run sync again")

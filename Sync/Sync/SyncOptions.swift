@@ -11,6 +11,9 @@ public struct SyncOptions: Sendable {
     public var lockWait: Duration? = nil
     /// Deliveries pulled per round trip.
     public var pullPageSize = 10_000
+    /// Sync a queue with a central database other than the one it synced with before (the
+    /// agency moved centre): every outbox event is pushed to the new one.
+    public var acceptNewCentre = false
     /// The syncing machine's clock (for `occurred_in_future`).
     public var clock: @Sendable () -> Timestamp = { .now }
 

@@ -17,5 +17,6 @@ public struct Migration: Sendable {
         migration0002AgencyRoles,
         migration0003BulkSync,
         migration0004BytewiseKeys,
+        migration0005CentreIdentity,
     ]
 }

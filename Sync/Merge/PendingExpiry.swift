@@ -1,0 +1,54 @@
+import CardCore
+import Foundation
+import PostgresClient
+
+/// The `pending_expired` sweep: the merge's work, and how each agency hears of it.
+///
+/// The sweep opens a conflict for every event that waited past the pending horizon, whoever's
+/// event it is, so it belongs to the merge (the in-process merge of a sync with the owner's or
+/// bureau's role, `bureau import`, and the bureau's `cardsync merge`), not to one agency's push.
+/// Each agency's sync then reports the `pending_expired` conflicts that concern it (its event,
+/// or its application) exactly once, whichever process opened them: a per-agency cursor,
+/// `agency_sync_state.expired_reported_through`, moves past them in the same transaction.
+public enum PendingExpiry {
+    /// Opens the conflicts for expired pending events, under the merge lock; returns how many.
+    @discardableResult
+    public static func sweep(horizonSeconds: Int64, on connection: Connection) throws -> Int {
+        try connection.withTransaction { conn in
+            try conn.execute("SELECT pg_advisory_xact_lock($1)", [.int64(MergeLocks.merge)])
+            try KeyedPlans.require(on: conn)
+            return try ConflictWriter.openExpired(horizonSeconds: horizonSeconds, on: conn)
+        }
+    }
+
+    static let reportSQL = """
+        WITH cursor AS (
+            SELECT coalesce((SELECT expired_reported_through FROM cardsync.agency_sync_state WHERE agency_code = $1), 0) AS through
+        )
+        SELECT (SELECT count(*) FROM cardsync.conflicts c, cursor
+                WHERE c.kind = 'pending_expired' AND c.conflict_id > cursor.through AND $1 = ANY(c.agency_codes))::int8 AS fresh,
+               coalesce((SELECT max(conflict_id) FROM cardsync.conflicts), 0)::int8 AS last
+        """
+
+    static let moveCursorSQL = """
+        INSERT INTO cardsync.agency_sync_state (agency_code, expired_reported_through) VALUES ($1, $2)
+        ON CONFLICT (agency_code) DO UPDATE
+        SET expired_reported_through = GREATEST(agency_sync_state.expired_reported_through, EXCLUDED.expired_reported_through)
+        """
+
+    /// The `pending_expired` conflicts concerning `agency` that no sync of it has reported yet;
+    /// they count as reported once this returns. Under the merge lock, so that every conflict
+    /// with a lower id is committed and none is skipped.
+    public static func takeUnreported(for agency: String, on connection: Connection) throws -> Int {
+        try connection.withTransaction { conn in
+            try conn.execute("SELECT pg_advisory_xact_lock($1)", [.int64(MergeLocks.merge)])
+            // A cursor move lost in a server crash only reports a conflict once more; not worth
+            // a disk flush per agency sync.
+            try conn.executeScript("SET LOCAL synchronous_commit = off")
+            guard let row = try conn.query(reportSQL, [.text(agency)]).first else { return 0 }
+            let fresh = try row.decode(Int64.self, column: "fresh")
+            try conn.execute(moveCursorSQL, [.text(agency), .int64(try row.decode(Int64.self, column: "last"))])
+            return Int(fresh)
+        }
+    }
+}
