@@ -73,7 +73,12 @@ public struct DatabaseSelection: Sendable {
 
     /// Connects, starting the embedded cluster and creating its database when needed, and
     /// applies missing migrations (idempotent; reported on the logger).
-    public func connect(logger: Logger = Logger(label: "cardsync.database"), migrate: Bool = true,
+    /// Connects to the selected database. `migrate`: true migrates (`db migrate`, tests), false
+    /// checks nothing (a further connection after a checked one), nil (the default) is what an
+    /// ordinary command does: the embedded default migrates itself on first use, any other
+    /// database is only checked, and a schema older than this cardsync is an error that says
+    /// to run `cardsync db migrate`.
+    public func connect(logger: Logger = Logger(label: "cardsync.database"), migrate: Bool? = nil,
                         applicationName: String = "cardsync") throws -> Connection {
         let connection: Connection
         switch source {
@@ -87,7 +92,11 @@ public struct DatabaseSelection: Sendable {
                 conninfo: cluster.connectionURI(database: Self.embeddedDatabaseName) + "&application_name=\(applicationName)",
                 logger: logger)
         }
-        if migrate {
+        let migrates = migrate ?? (source == .embedded)
+        if migrate == nil && !migrates {
+            try Migrator(connection: connection, logger: logger).requireCurrent()
+        }
+        if migrates {
             let report = try Migrator(connection: connection, logger: logger).migrate()
             if !report.applied.isEmpty {
                 logger.notice("applied schema migrations", metadata: ["versions": "\(report.applied)"])

@@ -27,6 +27,8 @@ public struct Migrator {
     public enum Failure: Error, CustomStringConvertible {
         case checksumMismatch(version: Int, name: String)
         case databaseIsNewer(version: Int)
+        /// The database has no cardsync schema, or an older one: only `db migrate` changes it.
+        case needsMigration(current: Int, shipped: Int)
 
         public var description: String {
             switch self {
@@ -37,6 +39,10 @@ public struct Migrator {
             case .databaseIsNewer(let version):
                 return "the database has migration \(version), which this cardsync does not know: it was migrated by a newer "
                     + "cardsync. Use that version."
+            case .needsMigration(let current, let shipped):
+                let state = current == 0 ? "has no cardsync schema yet" : "has schema version \(current)"
+                return "the central database \(state); this cardsync needs version \(shipped). Only cardsync db migrate "
+                    + "changes the schema: run it once with the schema owner's role (cardsync db migrate --database URL)."
             }
         }
     }
@@ -79,6 +85,23 @@ public struct Migrator {
             applied.append(migration.version)
         }
         return Report(applied: applied, currentVersion: migrations.last?.version ?? 0)
+    }
+
+    /// Checks, without changing anything, that the database holds exactly the shipped schema.
+    /// Ordinary commands call this instead of migrating: a least-privileged role cannot alter
+    /// the schema, and a read-only command must not (cli.md: only `db migrate` does).
+    public func requireCurrent() throws {
+        let exists = try connection.query("SELECT to_regclass('cardsync.schema_migrations') IS NOT NULL AS present")
+        let shipped = migrations.last?.version ?? 0
+        guard try exists.first?.decode(Bool.self, column: "present") == true else {
+            throw Failure.needsMigration(current: 0, shipped: shipped)
+        }
+        let recorded = try recordedChecksums()
+        try verify(recorded)
+        let current = recorded.keys.max() ?? 0
+        if migrations.contains(where: { recorded[$0.version] == nil }) {
+            throw Failure.needsMigration(current: current, shipped: shipped)
+        }
     }
 
     /// Each shipped migration and when it was applied here (nil: not yet). Changes nothing.

@@ -27,6 +27,7 @@ public enum PendingExpiry {
         )
         SELECT (SELECT count(*) FROM cardsync.conflicts c, cursor
                 WHERE c.kind = 'pending_expired' AND c.conflict_id > cursor.through AND $1 = ANY(c.agency_codes))::int8 AS fresh,
+               (SELECT through FROM cursor)::int8 AS through,
                coalesce((SELECT max(conflict_id) FROM cardsync.conflicts), 0)::int8 AS last
         """
 
@@ -36,18 +37,25 @@ public enum PendingExpiry {
         SET expired_reported_through = GREATEST(agency_sync_state.expired_reported_through, EXCLUDED.expired_reported_through)
         """
 
-    /// The `pending_expired` conflicts concerning `agency` that no sync of it has reported yet;
-    /// they count as reported once this returns. Under the merge lock, so that every conflict
-    /// with a lower id is committed and none is skipped.
-    public static func takeUnreported(for agency: String, on connection: Connection) throws -> Int {
+    /// The sweep (see `sweep`), then the `pending_expired` conflicts concerning `agency` that no
+    /// sync of it has reported yet, which count as reported once this returns: one transaction
+    /// under the merge lock, so that every conflict with a lower id is committed and none is
+    /// skipped. A sync of an agency that merges in-process calls this once per run.
+    public static func sweepAndTakeUnreported(for agency: String, horizonSeconds: Int64,
+                                              on connection: Connection) throws -> Int {
         try connection.withTransaction { conn in
             try conn.execute("SELECT pg_advisory_xact_lock($1)", [.int64(MergeLocks.merge)])
-            // A cursor move lost in a server crash only reports a conflict once more; not worth
-            // a disk flush per agency sync.
+            try KeyedPlans.require(on: conn)
+            // A cursor move lost in a server crash only reports a conflict once more, and the
+            // sweep runs again next time: neither is worth a disk flush per agency sync.
             try conn.executeScript("SET LOCAL synchronous_commit = off")
+            try ConflictWriter.openExpired(horizonSeconds: horizonSeconds, on: conn)
             guard let row = try conn.query(reportSQL, [.text(agency)]).first else { return 0 }
             let fresh = try row.decode(Int64.self, column: "fresh")
-            try conn.execute(moveCursorSQL, [.text(agency), .int64(try row.decode(Int64.self, column: "last"))])
+            let last = try row.decode(Int64.self, column: "last")
+            if last > (try row.decode(Int64.self, column: "through")) {
+                try conn.execute(moveCursorSQL, [.text(agency), .int64(last)])
+            }
             return Int(fresh)
         }
     }

@@ -221,8 +221,8 @@ public final class AgencySync {
     /// conflicts concerning this agency that no sync of it has reported yet, whichever merge
     /// opened them: they count as this sync's opened conflicts (`--strict` sees them).
     private func expirePending(agency: String, result: inout AgencySyncResult) throws {
-        try PendingExpiry.sweep(horizonSeconds: options.pendingHorizonSeconds, on: connection)
-        result.conflictsOpened += try PendingExpiry.takeUnreported(for: agency, on: connection)
+        result.conflictsOpened += try PendingExpiry.sweepAndTakeUnreported(
+            for: agency, horizonSeconds: options.pendingHorizonSeconds, on: connection)
     }
 
     // MARK: Pull

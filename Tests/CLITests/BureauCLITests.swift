@@ -8,7 +8,7 @@ import Testing
 @Suite struct BureauUnknownApplicationCLITests {
     /// A fresh database holding one synced application, and the scratch directory (remove it).
     private static func databaseWithOneApplication() throws -> (db: String, app: UUID, dir: TemporaryDirectory) {
-        let db = try TestDatabase.freshDatabase()
+        let db = try TestDatabase.migratedDatabase()
         let dir = try TemporaryDirectory(prefix: "cardsync-bureau-unknown")
         let queue = dir.path + "/CS-FR-001"
         let app = UUID()
@@ -68,7 +68,7 @@ import Testing
     }
 
     @Test func dispatchOfAnUnknownIdWithoutAnAgencyStillNeedsTheAgency() throws {
-        let db = try TestDatabase.freshDatabase()
+        let db = try TestDatabase.migratedDatabase()
         let out = try CLIRunner.run(["bureau", "dispatch", UUID().uuidString, "--allow-unknown", "--database", db])
         #expect(out.status == 1)
         #expect(out.stderr.contains("--agency"))

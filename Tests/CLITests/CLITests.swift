@@ -54,7 +54,7 @@ import Testing
     }
 
     @Test func agencyAddThenListAsJSON() throws {
-        let db = try TestDatabase.freshDatabase()
+        let db = try TestDatabase.migratedDatabase()
         let add = try CLIRunner.run(["agency", "add", "CS-FR-001", "--name", "芙蓉区社保卡服务网点", "--district", "芙蓉区", "--database", db])
         #expect(add.status == 0, "\(add.stderr)")
         let bad = try CLIRunner.run(["agency", "add", "cs-fr", "--name", "x", "--database", db])
@@ -87,7 +87,7 @@ import Testing
 
 @Suite struct AgencyCredentialsTests {
     @Test func credentialsCreateAnAgencyRoleWithAScramVerifierAndRotationReplacesThePassword() throws {
-        let db = try TestDatabase.freshDatabase()
+        let db = try TestDatabase.migratedDatabase()
         let code = "CS-CR-\(Int.random(in: 100...999))"
         #expect(try CLIRunner.run(["agency", "add", code, "--name", "测试网点", "--database", db]).status == 0)
         let first = try CLIRunner.run(["agency", "credentials", code, "--json", "--database", db])
@@ -110,7 +110,7 @@ import Testing
     }
 
     @Test func credentialsForAnUnknownAgencyFailClearly() throws {
-        let db = try TestDatabase.freshDatabase()
+        let db = try TestDatabase.migratedDatabase()
         let out = try CLIRunner.run(["agency", "credentials", "CS-NONE-1", "--database", db])
         #expect(out.status == 1)
         #expect(out.stderr.contains("not registered"))
@@ -126,7 +126,7 @@ import Testing
     }
 
     @Test func decisionsNeedOnlyTheApplicationIdAndReachTheAgencyInbox() throws {
-        let db = try TestDatabase.freshDatabase()
+        let db = try TestDatabase.migratedDatabase()
         let dir = try TemporaryDirectory(prefix: "cardsync-bureau")
         defer { dir.remove() }
         let queue = dir.path + "/CS-FR-001"
@@ -153,7 +153,7 @@ import Testing
     }
 
     @Test func dispatchOfAnUnknownApplicationWithoutAnAgencyIsAClearFailure() throws {
-        let db = try TestDatabase.freshDatabase()
+        let db = try TestDatabase.migratedDatabase()
         let out = try CLIRunner.run(["bureau", "dispatch", UUID().uuidString, "--database", db])
         #expect(out.status == 1)
         #expect(out.stderr.contains("--agency"))

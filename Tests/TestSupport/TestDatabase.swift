@@ -1,3 +1,4 @@
+import CardDatabase
 import Foundation
 import LocalPostgres
 import PostgresClient
@@ -33,6 +34,19 @@ public enum TestDatabase {
         try admin.executeScript(sql)
         return cluster.connectionURI(database: String(name))
     }
+
+    /// Creates a database `t_<random>` holding the shipped schema (as `cardsync db migrate`
+    /// leaves it) and returns its URI: ordinary commands check the schema, they never migrate.
+    /// With `throughVersion`, only the migrations up to it: a database an older release migrated.
+    public static func migratedDatabase(throughVersion: Int? = nil) throws -> String {
+        let uri = try freshDatabase()
+        let migrations = Migration.all.filter { $0.version <= (throughVersion ?? Int.max) }
+        _ = try Migrator(connection: try Connection(conninfo: uri), migrations: migrations).migrate()
+        return uri
+    }
+
+    /// The last schema version this cardsync ships.
+    public static var shippedSchemaVersion: Int { Migration.all.map(\.version).max() ?? 0 }
 
     /// Connects to a new, empty database.
     public static func connect() throws -> Connection {
