@@ -60,6 +60,8 @@ struct BenchSyncCommand: ParsableCommand {
             // (b) full sync into an empty database, from queues as the generator left them.
             if round > 1 { try Self.forgetSyncs(queues) }
             let syncDB = try bench.create("b\(round)")
+            // Migrated as an operator's `db migrate` would (sync only checks the schema).
+            _ = try Migrator(connection: try Connection(conninfo: syncDB)).migrate()
             try bench.settle(syncDB)
             printError("round \(round)/\(rounds): (b) syncing \(n) events…")
             let b = try ChildProcess.runCardsync(["sync", "--database", syncDB, "--jobs", "\(jobs)", "--json"] + queues)

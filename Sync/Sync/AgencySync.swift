@@ -114,11 +114,13 @@ public final class AgencySync {
             unreadable = error
         }
         let recovery = try CheckpointRecovery.rebuild(queue, unreadable: unreadable)
-        // A queue that never synced has nothing to recover: no message for its first sync.
-        if unreadable != nil || recovery.checkpoint.inboxSize > 0 || recovery.checkpoint.quarantineSize > 0 {
-            logger.warning("rebuilding the sync checkpoint from the queue's files; every inbox and quarantine line is kept",
-                           metadata: ["queue": "\(queue.path)", "reason": "\(recovery.reason)"])
+        // A queue that never synced has nothing to recover: its first sync starts from the
+        // beginning like any first sync (and may use the batch the runner read ahead).
+        if unreadable == nil && recovery.checkpoint == .initial && recovery.linesAlreadyQuarantined == 0 {
+            return StartingPoint(checkpoint: .initial)
         }
+        logger.warning("rebuilding the sync checkpoint from the queue's files; every inbox and quarantine line is kept",
+                       metadata: ["queue": "\(queue.path)", "reason": "\(recovery.reason)"])
         return StartingPoint(checkpoint: recovery.checkpoint, rebuilt: true,
                              linesAlreadyQuarantined: recovery.linesAlreadyQuarantined)
     }
