@@ -53,7 +53,7 @@ struct BureauCommand: ParsableCommand {
                 + (given > 1 ? "none of the \(given) decisions was recorded" : "nothing was recorded"),
             hint: "check each id for typing mistakes (copy it from the agency's record, or from cardsync conflicts list), "
                 + "and that the agency that took the application has synced and its events were merged "
-                + "(cardsync status shows each agency's last sync and unmerged events). " + escape)
+                + "(at the agency, cardsync queue status DIR shows events not synced yet). " + escape)
     }
 
     static func record(_ type: EventType, _ options: DecisionOptions, db: DatabaseOptions,
@@ -159,7 +159,8 @@ struct BureauCommand: ParsableCommand {
 
         func run() throws {
             var targets: [UUID: String] = [:]
-            let connection = try db.connect()
+            // The owning agencies come from the projection: bring it up to the ledger first.
+            let connection = try db.connectForReading()
             if agency == nil {
                 let ids = try decision.ids()
                 for row in try connection.query(
@@ -216,7 +217,7 @@ struct BureauCommand: ParsableCommand {
                 if report.pendingForUnknownApplications > 0 {
                     let n = report.pendingForUnknownApplications
                     print("\(n) held as pending for applications the centre does not know yet: they apply when their agencies "
-                          + "sync the submissions (cardsync status shows each agency's last sync).")
+                          + "sync the submissions.")
                 }
                 for r in report.refused { printError("refused line \(r.line): \(r.code): \(r.detail)") }
             }
