@@ -75,6 +75,11 @@ public final class AgencyReconcile {
             result.seconds = (ContinuousClock.now - started).seconds
             return result
         }
+        // Comparing with another central database would "repair" it with this queue's history.
+        let centre = try CentreIdentity.read(on: connection)
+        if let known = checkpoint.centreID, known != centre {
+            throw SyncError.otherCentre(queue: queue.path, known: known, found: centre)
+        }
         let now = options.clock()
         // The queue is read on another thread while the centre computes its totals.
         let reading = LocalRead()

@@ -127,6 +127,10 @@ struct CheckpointRecoveryTests {
             "\(error)".contains("different central database") && "\(error)".contains("--new-centre")
         }
         #expect(try other.ledgerCount == 0)
+        #expect {
+            try AgencyReconcile(queue: queue, connection: try other.connect(), options: { var o = ReconcileOptions(); o.repair = true; return o }()).run()
+        } throws: { error in "\(error)".contains("different central database") }
+        #expect(try other.ledgerCount == 0)
 
         // Told that the agency moved: everything is pushed to the new centre, the inbox is kept.
         let inboxBefore = QueueFiles.bytes(queue.inboxFile)
