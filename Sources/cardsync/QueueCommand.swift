@@ -40,7 +40,7 @@ struct QueueCommand: ParsableCommand {
     struct Append: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Validate event lines and append the valid ones to the outbox, assigning seq.",
-            discussion: "Reads FILE, or standard input when FILE is - or absent. Invalid lines are refused with their error code (exit 1); the valid ones are appended.")
+            discussion: "Reads FILE, or standard input when FILE is - or absent. Invalid lines are refused with their error code (exit 1); the valid ones are appended. A line whose event_id the outbox already holds (or that repeats an earlier line of the input) is refused as duplicate_event_id, naming the seq that holds it: appending the same file again appends nothing twice.")
         @Argument(help: "Queue directory.") var dir: String
         @Argument(help: "File of event lines, or - for standard input.") var file: String?
         @Flag(help: "Print the result as JSON.") var json = false
