@@ -65,6 +65,13 @@ public struct AgencyRegistry {
         return (try rows.first?.decode(String.self, column: "role") ?? role, password)
     }
 
+    /// The agency's own database role without a password: it logs in with a client
+    /// certificate whose common name is the role.
+    public func useCertificateLogin(_ code: String) throws -> String {
+        let rows = try connection.query("SELECT cardsync.set_agency_credentials($1, NULL) AS role", [.text(code)])
+        return try rows.first?.decode(String.self, column: "role") ?? ""
+    }
+
     /// 24 characters from an alphabet without look-alikes, from the system's secure generator.
     static func randomPassword() -> String {
         let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")

@@ -15,6 +15,8 @@ public struct Migrator {
         public var applied: [Int]
         /// The schema version after the run.
         public var currentVersion: Int
+        /// Why the roles' privileges could not be applied (nil: they were, or were not due).
+        public var rolesProblem: String?
         public var changedNothing: Bool { applied.isEmpty }
     }
 
@@ -58,8 +60,9 @@ public struct Migrator {
         self.logger = logger
     }
 
-    /// Applies what is missing.
-    public func migrate() throws -> Report {
+    /// Applies what is missing, then the roles' privileges (`RolePrivileges`): always when
+    /// `privileges` is true (`db migrate`), else only when a migration was applied.
+    public func migrate(privileges: Bool = false) throws -> Report {
         try connection.execute("SELECT pg_advisory_lock($1)", [.int64(Self.lockKey)])
         defer { _ = try? connection.execute("SELECT pg_advisory_unlock($1)", [.int64(Self.lockKey)]) }
         try connection.executeScript("""
@@ -84,7 +87,18 @@ public struct Migrator {
             logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
             applied.append(migration.version)
         }
-        return Report(applied: applied, currentVersion: migrations.last?.version ?? 0)
+        var report = Report(applied: applied, currentVersion: migrations.last?.version ?? 0)
+        // Grants name objects of the whole shipped schema; a partial migration (tests of old
+        // schema versions) leaves them to the migration that completes it.
+        if (privileges || !applied.isEmpty) && migrations.last?.version == Migration.all.last?.version {
+            do {
+                try RolePrivileges.apply(on: connection)
+            } catch let failure as RolePrivileges.Failure {
+                logger.warning("the schema is migrated but the bureau's roles are incomplete", metadata: ["why": "\(failure)"])
+                report.rolesProblem = failure.description
+            }
+        }
+        return report
     }
 
     /// Checks, without changing anything, that the database holds exactly the shipped schema.

@@ -87,6 +87,13 @@ public final class Connection: @unchecked Sendable {
     /// The server's version as an integer, e.g. 150008 for 15.8.
     public var serverVersion: Int { Int(PQserverVersion(handle)) }
 
+    /// Where libpq connected, as it resolved it (for building a connection string for someone
+    /// else, e.g. an agency's): host name, address or socket directory; port; database; user.
+    public var resolvedHost: String { PQhost(handle).map { String(cString: $0) } ?? "" }
+    public var resolvedPort: String { PQport(handle).map { String(cString: $0) } ?? "" }
+    public var resolvedDatabase: String { PQdb(handle).map { String(cString: $0) } ?? "" }
+    public var resolvedUser: String { PQuser(handle).map { String(cString: $0) } ?? "" }
+
     /// Whether the session is usable (libpq has not seen it break).
     public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import CardCore
 import CardDatabase
 import Foundation
+import PostgresClient
 
 struct AgencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -58,24 +59,68 @@ struct AgencyCommand: ParsableCommand {
 extension AgencyCommand {
     struct Credentials: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create or rotate the agency's own database role; prints the role and its new password once.")
+            abstract: "Create or rotate the agency's own database role; prints the role, its new password and a connection URI once.",
+            discussion: """
+                The role may stage the agency's own events and read back only what concerns its queue \
+                (docs/security.md). Running this again sets a new password; the old one stops working at once.
+                With --certificate the role gets no password: it logs in with a client certificate whose common \
+                name is the role (a pg_hba.conf line "hostssl DB ROLE ADDRESS cert").
+
+                Examples:
+                  cardsync agency credentials CS-FR-001 --host db.bureau.example --port 5432
+                  cardsync agency credentials CS-FR-001 --json
+                """)
         @Argument(help: "Agency code.") var code: String
-        @Flag(help: "Print {\"agency_code\", \"role\", \"password\"}.") var json = false
+        @Flag(help: "Print {\"agency_code\", \"role\", \"password\", \"uri\"}.") var json = false
+        @Flag(help: "No password: the agency logs in with a client certificate (CN = the role).") var certificate = false
+        @Option(help: "Server host name the agency connects to, for the URI (default: where this command connected).") var host: String?
+        @Option(help: "Server port for the URI (default: where this command connected).") var port: Int?
         @OptionGroup var db: DatabaseOptions
 
         func run() throws {
-            let registry = AgencyRegistry(connection: try db.connect())
+            let connection = try db.connect()
+            let registry = AgencyRegistry(connection: connection)
             guard try registry.exists(code) else {
                 throw CommandFailure("agency \(code) is not registered", hint: "register it first: cardsync agency add \(code) --name NAME")
             }
-            let (role, password) = try registry.rotateCredentials(code)
-            if json {
-                print(JSONWriter.object([("agency_code", .string(code)), ("role", .string(role)), ("password", .string(password))], pretty: true))
-            } else {
-                print("Role: \(role)")
-                print("Password: \(password)")
-                print("The password is shown only now; the server keeps only its SCRAM verifier. Running this again rotates it.")
+            let role: String
+            let password: String?
+            do {
+                (role, password) = certificate ? (try registry.useCertificateLogin(code), nil) : try registry.rotateCredentials(code)
+            } catch let error as PostgresError where error.sqlState == "42501" {
+                throw CommandFailure("this database role may not hand out agency credentials: \(error.message)",
+                                     hint: "run it with the schema owner's role or a member of cardsync_bureau; the owner needs CREATEROLE")
             }
+            let uri = Self.uri(role: role, password: password, connection: connection, host: host, port: port)
+            if json {
+                print(JSONWriter.object([("agency_code", .string(code)), ("role", .string(role)),
+                                         ("password", password.map(JSONValue.string) ?? .null), ("uri", .string(uri))], pretty: true))
+                return
+            }
+            print("Role: \(role)")
+            if let password {
+                print("Password: \(password)")
+                print("URI: \(uri)")
+                print("The password is shown only now; the server keeps only its SCRAM verifier. Running this again rotates it.")
+            } else {
+                print("URI: \(uri)&sslcert=agency.crt&sslkey=agency.key")
+                print("No password: the agency logs in with a client certificate whose CN is \(role), issued by the CA in the server's ssl_ca_file,")
+                print("and pg_hba.conf needs: hostssl \(connection.resolvedDatabase) \(role) <agency address> cert")
+            }
+        }
+
+        /// A libpq URI for the agency: TLS with full verification over TCP; over a Unix socket
+        /// (the embedded default on this machine) the socket directory.
+        static func uri(role: String, password: String?, connection: Connection, host: String?, port: Int?) -> String {
+            let server = host ?? connection.resolvedHost
+            let portText = port.map(String.init) ?? connection.resolvedPort
+            let user = password.map { "\(role):\($0)" } ?? role
+            let database = connection.resolvedDatabase
+            if server.hasPrefix("/") {
+                let dir = server.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? server
+                return "postgresql://\(user)@/\(database)?host=\(dir)&port=\(portText)"
+            }
+            return "postgresql://\(user)@\(server):\(portText)/\(database)?sslmode=verify-full"
         }
     }
 }

@@ -22,7 +22,7 @@ struct Cardsync: ParsableCommand {
             """,
         version: version,
         subcommands: [
-            DbCommand.self, AgencyCommand.self, QueueCommand.self, SyncCommand.self,
+            DbCommand.self, AgencyCommand.self, QueueCommand.self, SyncCommand.self, MergeCommand.self,
             BureauCommand.self, ReportCommand.self, GenerateCommand.self, DemoCommand.self, BenchCommand.self,
             ConflictsCommand.self,
             ReconcileCommand.self,

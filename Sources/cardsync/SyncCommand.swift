@@ -25,6 +25,9 @@ struct SyncCommand: ParsableCommand {
     @Option(help: "Outbox lines per central transaction.") var batchSize = 10_000
     @Flag(help: "The agency moved to this central database: sync queues that synced with another one before, pushing every outbox event.")
     var newCentre = false
+    @Option(help: ArgumentHelp("Seconds a sync with an agency's own role waits for the bureau's merge of its events before it pulls.",
+                               discussion: "What is not merged by then is stored centrally and reported as unmerged; 0 does not wait."))
+    var mergeWait: Double = 10
     @OptionGroup var db: DatabaseOptions
 
     func validate() throws {
@@ -32,6 +35,7 @@ struct SyncCommand: ParsableCommand {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         guard pendingHorizonDays >= 0 else { throw ValidationError("--pending-horizon-days cannot be negative") }
+        guard mergeWait >= 0 && mergeWait <= 3600 else { throw ValidationError("--merge-wait must be between 0 and 3600 seconds") }
     }
 
     func run() throws {
@@ -42,6 +46,7 @@ struct SyncCommand: ParsableCommand {
         options.pendingHorizonSeconds = Int64(pendingHorizonDays * 86_400)
         options.lockWait = wait.map { .milliseconds(Int($0 * 1000)) }
         options.acceptNewCentre = newCentre
+        options.mergeWait = .milliseconds(Int(mergeWait * 1000))
         let selection = db.selection
         let runner = SyncRunner(connect: { try selection.connect(migrate: false) }, options: options, retries: retry)
         let queues = dirs.map { QueueDirectory(path: $0) }
@@ -82,6 +87,8 @@ struct SyncReport {
             totals.pending += row.pending
             totals.conflictsOpened += row.conflictsOpened
             totals.pulled += row.pulled
+            totals.unmerged += row.unmerged
+            totals.staged = totals.staged || row.staged
             totals.seconds = max(totals.seconds, row.seconds)
         }
     }
@@ -105,6 +112,12 @@ struct SyncReport {
         }
         var table = rows.map { cells($0, $0.agencyCode) }
         if rows.count > 1 { table.append(cells(totals, "total")) }
-        return TextTable(headers: headers, rows: table, rightAligned: Set(1..<headers.count)).render()
+        var text = TextTable(headers: headers, rows: table, rightAligned: Set(1..<headers.count)).render()
+        if totals.unmerged > 0 {
+            // Only a sync with an agency's own role stages; its events are safe centrally.
+            text += "\n\(totals.unmerged) event(s) are stored centrally and wait for the bureau's merge (cardsync merge); "
+                + "their conflicts and pending counts appear in a later sync."
+        }
+        return text
     }
 }

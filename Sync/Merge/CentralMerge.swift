@@ -33,9 +33,14 @@ public struct CentralMerge {
 
     /// Merges `events` (their `ledgerID` is ignored and assigned here). With `agency` and
     /// `pushedSeq`, the agency's central high-water mark moves in the same transaction.
+    /// `finish`, if given, runs last inside the ledger's transaction, with what was decided: what
+    /// it writes commits with the batch or not at all (a staged batch's outcome).
     public func merge(_ events: [LedgerEvent], agency: String? = nil, pushedSeq: Int64? = nil,
-                      now: Timestamp = .now) throws -> MergeResult {
-        if let projection { return try mergeOnTwoConnections(events, agency: agency, pushedSeq: pushedSeq, now: now, projection: projection) }
+                      now: Timestamp = .now, finish: ((MergeResult, Connection) throws -> Void)? = nil) throws -> MergeResult {
+        if let projection {
+            return try mergeOnTwoConnections(events, agency: agency, pushedSeq: pushedSeq, now: now, projection: projection,
+                                             finish: finish)
+        }
         for round in 0..<2 {
             do {
                 return try connection.withTransaction { conn in
@@ -47,6 +52,7 @@ public struct CentralMerge {
                         try Self.writeProjectionSide(decided, on: conn)
                     }
                     try raiseHighWaterMark(agency: agency, pushedSeq: pushedSeq, on: conn)
+                    try finish?(decided.result, conn)
                     return decided.result
                 }
             } catch is ProjectionBehind where round == 0 {
@@ -60,7 +66,8 @@ public struct CentralMerge {
     /// ledger on the first. The merge lock is taken for the session, so that it covers both
     /// commits: no other merge can start between them.
     private func mergeOnTwoConnections(_ events: [LedgerEvent], agency: String?, pushedSeq: Int64?, now: Timestamp,
-                                       projection: Connection) throws -> MergeResult {
+                                       projection: Connection,
+                                       finish: ((MergeResult, Connection) throws -> Void)?) throws -> MergeResult {
         var clock = PhaseClock()
         try connection.execute("SELECT pg_advisory_lock($1)", [.int64(MergeLocks.merge)])
         defer { _ = try? connection.execute("SELECT pg_advisory_unlock($1)", [.int64(MergeLocks.merge)]) }
@@ -89,9 +96,11 @@ public struct CentralMerge {
                 clock.lap("write")
             }
             try raiseHighWaterMark(agency: agency, pushedSeq: pushedSeq, on: conn)
+            try finish?(decided.result, conn)
             return decided.result
         }
         clock.lap("ledger-commit")
+        CrashPoint.reach("merge-between-commits")
         // The ledger is committed. Should this commit fail or never happen, the watermark stays
         // behind and the next merge rebuilds the projection from the ledger.
         do {

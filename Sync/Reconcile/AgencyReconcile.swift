@@ -15,6 +15,8 @@ public struct ReconcileOptions: Sendable {
     public var lockWait: Duration? = nil
     /// Outbox lines read, and events merged, per batch.
     public var batchSize = 20_000
+    /// How long a repair with an agency's own role waits for the bureau's merge of what it re-pushed.
+    public var mergeWait: Duration = .seconds(10)
     /// The machine's clock (for `occurred_in_future`, as in sync).
     public var clock: @Sendable () -> Timestamp = { .now }
 
@@ -69,6 +71,11 @@ public final class AgencyReconcile {
         defer { lock.release() }
         try MergeLocks.lockAgency(agency.code, on: connection, wait: options.lockWait)
         defer { MergeLocks.unlockAgency(agency.code, on: connection) }
+        let role = try SessionRole.of(connection)
+        if case .agency(let own) = role, own != agency.code {
+            throw SyncError.roleOfOtherAgency(role: own, queue: agency.code)
+        }
+        let centreFunctions = AgencyFunctions(connection: connection, agency: agency.code)
 
         guard var checkpoint = try queue.loadCheckpoint() else {
             result.neverSynced = true
@@ -93,7 +100,7 @@ public final class AgencyReconcile {
         let central: CentralSyncState
         let totals: (events: BucketDigest, decisions: BucketDigest)
         do {
-            central = try CentralSyncState.load(agency: agency.code, on: connection)
+            central = try centreFunctions.position()
             totals = try centralTotals(agency.code, bytes: &result.bytesReceived)
         } catch {
             reading.done.wait()
@@ -118,9 +125,14 @@ public final class AgencyReconcile {
         logger.debug("compared", metadata: ["agency": "\(agency.code)", "ms": "\(Self.ms(since: started))"])
 
         if options.repair {
-            try AgencyRegistry(connection: connection).ensureRegistered(agency)
+            var staging: StagingClient?
+            if case .agency = role {
+                staging = StagingClient(connection: connection, agency: agency.code)
+            } else {
+                try AgencyRegistry(connection: connection).ensureRegistered(agency)
+            }
             result.pushed = try repairPush(agency.code, local: local, checkpoint: checkpoint, central: central,
-                                           missing: result.eventsMissingCentrally, now: now)
+                                           missing: result.eventsMissingCentrally, now: now, staging: staging)
             result.pulled = try repairPull(agency.code, local: local, checkpoint: &checkpoint, central: central)
         }
         result.seconds = (ContinuousClock.now - started).seconds
@@ -182,7 +194,7 @@ public final class AgencyReconcile {
             let candidates = localEntries.filter { !centralIDs.contains($0.id) }.sorted { $0.info.lineNumber < $1.info.lineNumber }
             guard !candidates.isEmpty else { return }
             // Held under another agency or other content: an event_id_reuse conflict, not a loss.
-            let known = try conn.query(ReconcileSQL.ledgerEventsByID, [.uuidArray(candidates.map(\.id))])
+            let known = try conn.query(ReconcileSQL.ledgerEventsByID, [.text(code), .uuidArray(candidates.map(\.id))])
             bytes += Self.wireBytes(known)
             var elsewhere: Set<UUID> = []
             for row in known { elsewhere.insert(try row.decode(UUID.self, column: "event_id")) }
@@ -248,14 +260,14 @@ public final class AgencyReconcile {
             let lacking = centralIDs.filter { !local.decisions.contains($0.key) }
             guard !lacking.isEmpty else { return }
 
-            let full = try conn.query(ReconcileSQL.deliveredDecisionRows, [.text(code), .uuidArray(Array(lacking.keys))])
-            out.bytes += Self.wireBytes(full)
+            let fullRows = try AgencyFunctions(connection: conn, agency: code)
+                .deliveryRows(after: 0, limit: Int(Int32.max), eventIDs: Array(lacking.keys))
+            out.bytes += Self.wireBytes(fullRows)
+            let full = try fullRows.map(AgencyFunctions.decodeDelivery)
             // Both sides agree on the pull cursor: what lies beyond it is simply not pulled yet.
             let cursor = checkpoint.pulledDelivery ?? 0
             let aligned = cursor == central.pulledDelivery
-            for row in full {
-                let deliveryID = try row.decode(Int64.self, column: "delivery_id")
-                let event = try StateLoader.decodeLedgerEvent(row)
+            for (deliveryID, event) in full {
                 if aligned && deliveryID > cursor {
                     out.notYetPulled += 1
                 } else {
@@ -265,7 +277,7 @@ public final class AgencyReconcile {
                 if fetchRows { out.rowsToPull.append((deliveryID, event)) }
             }
             if fetchRows {
-                out.lastDelivery = try conn.query(ReconcileSQL.lastDelivery, [.text(code)]).first?.decode(Int64.self, column: "last") ?? 0
+                out.lastDelivery = try AgencyFunctions(connection: conn, agency: code).lastDelivery()
             }
         }
         return out
@@ -275,31 +287,51 @@ public final class AgencyReconcile {
 
     /// Pushes the events the centre lacks, in outbox order, then raises the centre's
     /// `pushed_seq` to what the checkpoint covers.
+    /// With an agency's own role (`staging`), the events are staged and the bureau's merge
+    /// applies them; reconcile waits for it like a sync (`mergeWait`).
     private func repairPush(_ code: String, local: LocalHoldings, checkpoint: SyncCheckpoint, central: CentralSyncState,
-                            missing: [AgencyReconcileResult.OutboxEventRef], now: Timestamp) throws -> MergeResult {
+                            missing: [AgencyReconcileResult.OutboxEventRef], now: Timestamp,
+                            staging: StagingClient?) throws -> MergeResult {
         var merged = MergeResult()
         if !missing.isEmpty {
             var wanted = Set(missing.map(\.eventID))
             var batch: [LedgerEvent] = []
+            var lines: [String] = []
+            var firstStaged: Int64?
             let merge = CentralMerge(connection: connection, logger: logger)
             func flush() throws {
                 guard !batch.isEmpty else { return }
-                merged = merged + (try merge.merge(batch, agency: code, pushedSeq: nil, now: options.clock()))
+                if let staging {
+                    let id = try staging.stage(lines: lines, maxSeq: batch.map(\.seq!).max()!)
+                    firstStaged = firstStaged ?? id
+                } else {
+                    merged = merged + (try merge.merge(batch, agency: code, pushedSeq: nil, now: options.clock()))
+                }
                 batch.removeAll(keepingCapacity: true)
+                lines.removeAll(keepingCapacity: true)
             }
             let quarantined = try LocalHoldings.quarantinedLines(queue, upTo: checkpoint.quarantineSize)
-            try LocalHoldings.forEachValidEvent(queue, quarantined: quarantined, now: now, batchSize: options.batchSize) { event in
+            try LocalHoldings.forEachValidEvent(queue, quarantined: quarantined, now: now, batchSize: options.batchSize) { event, line in
                 guard wanted.remove(event.eventID) != nil else { return }
                 batch.append(LedgerEvent(queueEvent: event, agency: code))
+                if staging != nil { lines.append(String(decoding: line, as: UTF8.self)) }
                 if batch.count >= options.batchSize { try flush() }
             }
             try flush()
+            if let staging, let firstStaged {
+                if try !staging.waitForMerge(after: firstStaged - 1, wait: options.mergeWait) {
+                    logger.notice("the bureau's merge has not applied all re-pushed events yet; they are stored centrally",
+                                  metadata: ["agency": "\(code)"])
+                }
+                let taken = try staging.takeResults()
+                merged = merged + taken.merged
+            }
             merged.ledgerIDs = []
             logger.notice("reconcile pushed events the central database lacked",
                           metadata: ["agency": "\(code)", "pushed": "\(merged.accepted)", "already_present": "\(merged.alreadyPresent)"])
         }
         if let seq = local.syncedMaxSeq, seq > central.pushedSeq {
-            try connection.execute(ReconcileSQL.raisePushedSeq, [.text(code), .int64(seq)])
+            try AgencyFunctions(connection: connection, agency: code).raisePushedSeq(to: seq)
         }
         return merged
     }
@@ -321,7 +353,7 @@ public final class AgencyReconcile {
         checkpoint.pulledDelivery = comparison.unknown.isEmpty ? last : max(checkpoint.pulledDelivery ?? 0, last)
         checkpoint.updatedAt = options.clock()
         try queue.saveCheckpoint(checkpoint)
-        try connection.execute(ReconcileSQL.setPulledDelivery, [.text(code), .int64(last)])
+        try AgencyFunctions(connection: connection, agency: code).recordPull(through: last)
         return comparison.rowsToPull.count
     }
 

@@ -37,7 +37,7 @@ struct LocalHoldings {
         var holdings = LocalHoldings(events: KeyedIDSet(bucketCount: bucketCount),
                                      decisions: KeyedIDSet(bucketCount: bucketCount))
         let quarantined = try quarantinedLines(queue, upTo: checkpoint.quarantineSize)
-        try forEachValidEvent(queue, quarantined: quarantined, now: now, batchSize: batchSize) { event in
+        try forEachValidEvent(queue, quarantined: quarantined, now: now, batchSize: batchSize) { event, _ in
             holdings.events.insert(event.eventID, info: OutboxInfo(seq: event.seq, lineNumber: event.lineNumber))
             if event.lineNumber <= checkpoint.outboxLine {
                 holdings.syncedMaxSeq = max(holdings.syncedMaxSeq ?? event.seq, event.seq)
@@ -153,7 +153,7 @@ struct LocalHoldings {
     /// Calls `body` with each valid outbox event, in file order, exactly as sync's push loop
     /// validates them, leaving out the lines in `quarantined`.
     static func forEachValidEvent(_ queue: QueueDirectory, quarantined: Set<Int>, now: Timestamp, batchSize: Int,
-                                  _ body: (QueueEvent) throws -> Void, lines: (Int) -> Void = { _ in }) throws {
+                                  _ body: (QueueEvent, [UInt8]) throws -> Void, lines: (Int) -> Void = { _ in }) throws {
         guard FileManager.default.fileExists(atPath: queue.outboxFile.path) else { return }
         let reader = try OutboxReader(url: queue.outboxFile)
         defer { reader.close() }
@@ -166,7 +166,7 @@ struct LocalHoldings {
                 let verdict = validator.check(line.bytes, lineNumber: line.lineNumber, lastSeq: lastSeq)
                 if let seq = verdict.seq { lastSeq = max(lastSeq ?? seq, seq) }
                 if case .success(let event) = verdict.result, !quarantined.contains(line.lineNumber) {
-                    try body(event)
+                    try body(event, line.bytes)
                 }
             }
             lines(last.lineNumber)

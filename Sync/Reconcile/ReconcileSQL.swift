@@ -1,5 +1,7 @@
 /// The central side of `cardsync reconcile`: per-bucket digests of an agency's event ids and
-/// the ids of chosen buckets, each one set-based statement.
+/// the ids of chosen buckets, each one set-based statement over the checked functions of
+/// migration 6 (`agency_events`, `agency_delivered_events`), so that an agency's own role can
+/// run them for its own agency and no other.
 ///
 /// `OFFSET 0` keeps each inner query from being inlined, so `md5` runs once per row rather than
 /// once per expression that uses it.
@@ -16,14 +18,13 @@ enum ReconcileSQL {
     /// The agency's own events in the ledger (`$1` agency code).
     private static let agencyEvents = """
         SELECT event_id, seq, md5(uuid_send(event_id)) AS m
-        FROM cardsync.ledger WHERE agency_code = $1 OFFSET 0
+        FROM cardsync.agency_events($1) OFFSET 0
         """
 
     /// The decisions delivered to the agency's inbox (`$1` agency code).
     private static let deliveredDecisions = """
-        SELECT l.event_id, d.delivery_id, md5(uuid_send(l.event_id)) AS m
-        FROM cardsync.deliveries d JOIN cardsync.ledger l ON l.ledger_id = d.ledger_id
-        WHERE d.agency_code = $1 OFFSET 0
+        SELECT event_id, delivery_id, md5(uuid_send(event_id)) AS m
+        FROM cardsync.agency_delivered_events($1) OFFSET 0
         """
 
     /// One row (n, x): the whole set's count and XOR, compared first; the buckets are only
@@ -59,38 +60,7 @@ enum ReconcileSQL {
         SELECT event_id, delivery_id FROM (\(deliveredDecisions)) s WHERE \(bucket) = ANY($3::int8[])
         """
 
-    /// Where the given event ids (`$1` uuid[]) are in the ledger, whoever recorded them:
-    /// rows (event_id, agency_code, type, application_id).
-    static let ledgerEventsByID = """
-        SELECT event_id, agency_code, type, application_id FROM cardsync.ledger WHERE event_id = ANY($1::uuid[])
-        """
-
-    /// The full ledger rows of decisions delivered to agency `$1` whose event ids are in `$2`
-    /// (uuid[]), in delivery order, with `delivery_id`: what a pull would have appended.
-    static let deliveredDecisionRows = """
-        SELECT d.delivery_id, l.*
-        FROM cardsync.deliveries d
-        JOIN (SELECT \(StateLoader.ledgerColumns) FROM cardsync.ledger) l ON l.ledger_id = d.ledger_id
-        WHERE d.agency_code = $1 AND l.event_id = ANY($2::uuid[])
-        ORDER BY d.delivery_id
-        """
-
-    /// The agency's last delivery id (0 when none). `$1` agency.
-    static let lastDelivery = """
-        SELECT coalesce(max(delivery_id), 0)::int8 AS last FROM cardsync.deliveries WHERE agency_code = $1
-        """
-
-    /// After a repair push: the centre holds every event up to the agency's checkpoint, so its
-    /// high-water mark may move up to it (never down). `$1` agency, `$2` seq.
-    static let raisePushedSeq = """
-        INSERT INTO cardsync.agency_sync_state (agency_code, pushed_seq, last_push_at) VALUES ($1, $2, now())
-        ON CONFLICT (agency_code) DO UPDATE
-        SET pushed_seq = GREATEST(agency_sync_state.pushed_seq, EXCLUDED.pushed_seq), last_push_at = now()
-        """
-
-    /// After a repair pull: the pull cursor the centre keeps for the agency. `$1` agency, `$2` delivery id.
-    static let setPulledDelivery = """
-        INSERT INTO cardsync.agency_sync_state (agency_code, pulled_delivery, last_pull_at) VALUES ($1, $2, now())
-        ON CONFLICT (agency_code) DO UPDATE SET pulled_delivery = EXCLUDED.pulled_delivery, last_pull_at = now()
-        """
+    /// Which of the given event ids (`$2` uuid[]) the ledger holds, whoever recorded them:
+    /// rows (event_id). `$1` agency.
+    static let ledgerEventsByID = "SELECT event_id FROM cardsync.ledger_holds_events($1, $2)"
 }

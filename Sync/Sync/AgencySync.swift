@@ -26,7 +26,8 @@ public final class AgencySync {
     var prefetch: FirstBatchPrefetch?
     /// Called once, on this thread, when the last batch of the outbox has been read: the runner
     /// starts reading the next queue then, so that no more than two batches are held at once.
-    var onLastBatch: (() -> Void)?
+    /// Its argument says whether this sync stages (the next queue's first batch then keeps its lines).
+    var onLastBatch: ((Bool) -> Void)?
 
     public init(queue: QueueDirectory, connection: Connection, projection: Connection? = nil,
                 options: SyncOptions = SyncOptions(),
@@ -53,9 +54,8 @@ public final class AgencySync {
         defer { lock.release() }
         try MergeLocks.lockAgency(agency.code, on: connection, wait: options.lockWait)
         defer { MergeLocks.unlockAgency(agency.code, on: connection) }
-        try AgencyRegistry(connection: connection).ensureRegistered(agency)
-        // Also with nothing new to push: a sync that says it is done leaves a current projection.
-        try ProjectionWatermark.repairIfBehind(on: connection, logger: logger)
+        let staging = try chooseStaging(for: agency)
+        clock.lap("role")
 
         var start = try startingPoint()
         let quarantine = try QuarantineWriter(url: queue.quarantineFile)
@@ -66,15 +66,18 @@ public final class AgencySync {
         }
         start.checkpoint.quarantineSize = try quarantine.size()
 
-        let central = try CentralSyncState.load(agency: agency.code, on: connection)
+        let centre = AgencyFunctions(connection: connection, agency: agency.code)
+        let central = try centre.position()
         try checkCentre(&start, agency: agency)
         var checkpoint = start.checkpoint
         clock.lap("setup")
-        try push(agency: agency, central: central, start: start, checkpoint: &checkpoint, quarantine: quarantine,
-                 result: &result, clock: &clock)
-        try expirePending(agency: agency.code, result: &result)
+        let firstStaged = try push(agency: agency, central: central, start: start, checkpoint: &checkpoint,
+                                   quarantine: quarantine, staging: staging, result: &result, clock: &clock)
+        if let staging { try collectMergeResults(staging, firstStaged: firstStaged, result: &result) }
+        clock.lap("merge-wait")
+        try expirePending(agency: agency.code, staged: staging != nil, result: &result)
         clock.lap("expired")
-        try pull(agency: agency, central: central, start: start, checkpoint: &checkpoint, result: &result)
+        try pull(centre, central: central, start: start, checkpoint: &checkpoint, result: &result)
         // A queue whose state.json did not name this centre yet (first sync after an upgrade, a
         // rebuilt checkpoint) records it even when there was nothing to push or pull.
         if start.recordCentre { try queue.saveCheckpoint(checkpoint) }
@@ -82,6 +85,48 @@ public final class AgencySync {
         result.seconds = (ContinuousClock.now - started).seconds
         logger.debug("synced agency", metadata: ["agency": "\(agency.code)", "phases": "\(clock.summary)"])
         return result
+    }
+
+    // MARK: Which path
+
+    /// An agency's own role stages (nil: the owner or a bureau role, which merge in-process).
+    /// The in-process path first applies what this agency staged before, so its order holds.
+    private func chooseStaging(for agency: Agency) throws -> StagingClient? {
+        switch try SessionRole.of(connection) {
+        case .agency(let own):
+            guard own == agency.code else { throw SyncError.roleOfOtherAgency(role: own, queue: agency.code) }
+            return StagingClient(connection: connection, agency: agency.code)
+        case .bureau:
+            try AgencyRegistry(connection: connection).ensureRegistered(agency)
+            // Also with nothing new to push: a sync that says it is done leaves a current projection.
+            try ProjectionWatermark.repairIfBehind(on: connection, logger: logger)
+            try StagedBatchMerger(connection: connection, projection: projection, logger: logger,
+                                  pendingHorizonSeconds: options.pendingHorizonSeconds)
+                .mergeAll(agency: agency.code)
+            return nil
+        }
+    }
+
+    /// Waits up to `--merge-wait` for the bureau's merge of this run's batches, then adds what
+    /// the merge made of every batch of this agency not reported yet (earlier runs' too).
+    private func collectMergeResults(_ staging: StagingClient, firstStaged: Int64?, result: inout AgencySyncResult) throws {
+        if let firstStaged, options.mergeWait > .zero {
+            if try !staging.waitForMerge(after: firstStaged - 1, wait: options.mergeWait) {
+                logger.notice("the bureau's merge has not applied all of this sync's events yet; they are stored centrally and count as unmerged",
+                              metadata: ["agency": "\(staging.agency)"])
+            }
+        }
+        let taken = try staging.takeResults()
+        result.pushed += taken.merged.accepted
+        result.alreadyPresent += taken.merged.alreadyPresent
+        result.pending += taken.merged.pending
+        result.conflictsOpened += taken.merged.conflictsOpened
+        result.unmerged = taken.unmerged
+        result.staged = true
+        if taken.refused > 0 {
+            logger.warning("the bureau's merge refused staged lines that do not pass the queue rules; the bureau keeps them in cardsync.refused_lines",
+                           metadata: ["agency": "\(staging.agency)", "lines": "\(taken.refused)"])
+        }
     }
 
     // MARK: Where to start
@@ -147,8 +192,12 @@ public final class AgencySync {
 
     // MARK: Push
 
+    /// Pushes the outbox from the checkpoint on: merged in-process, or staged (`staging`).
+    /// Returns the first batch id staged (nil: none, or merged in-process).
     private func push(agency: Agency, central: CentralSyncState, start: StartingPoint, checkpoint: inout SyncCheckpoint,
-                      quarantine: QuarantineWriter, result: inout AgencySyncResult, clock: inout PhaseClock) throws {
+                      quarantine: QuarantineWriter, staging: StagingClient?, result: inout AgencySyncResult,
+                      clock: inout PhaseClock) throws -> Int64? {
+        var firstStaged: Int64?
         // The centre lacks events this queue pushed before: it was restored from an older backup.
         let restored = start.movedCentre || central.pushedSeq < (checkpoint.pushedSeq ?? 0)
         if restored && !start.movedCentre {
@@ -159,7 +208,8 @@ public final class AgencySync {
         let reader: OutboxReader
         let preparer: BatchPreparer
         var next: BatchPreparer.Pending
-        if let prefetch, !restored, !start.rebuilt, prefetch.matches(agency: agency.code, checkpoint: checkpoint) {
+        if let prefetch, !restored, !start.rebuilt, prefetch.matches(agency: agency.code, checkpoint: checkpoint),
+           prefetch.preparer.keepsLines == (staging != nil) {
             reader = prefetch.reader
             preparer = prefetch.preparer
             next = prefetch.first
@@ -174,7 +224,7 @@ public final class AgencySync {
                                      lastSeq: restored ? nil : checkpoint.lastSeq,
                                      linesAlreadyQuarantined: restored ? max(checkpoint.outboxLine, start.linesAlreadyQuarantined)
                                                                        : start.linesAlreadyQuarantined,
-                                     clock: options.clock)
+                                     keepLines: staging != nil, clock: options.clock)
             // Reading and validating the next batch overlaps with merging this one (two cores:
             // one parses, the other runs the server).
             next = preparer.prepareInBackground()
@@ -191,11 +241,18 @@ public final class AgencySync {
             next = preparer.prepareInBackground()
             if batch.reachedEnd, let onLastBatch {
                 self.onLastBatch = nil
-                onLastBatch()
+                onLastBatch(staging != nil)
             }
             for (line, reason) in batch.quarantined { quarantine.append(line, reason: reason) }
             result.quarantined += batch.quarantined.count
-            if !batch.events.isEmpty {
+            if let staging, let maxSeq = batch.maxSeq {
+                // Durable once this returns: the checkpoint below may move past these lines.
+                CrashPoint.reach("before-stage")
+                let id = try staging.stage(lines: batch.lines, maxSeq: maxSeq)
+                CrashPoint.reach("after-stage")
+                firstStaged = firstStaged ?? id
+                clock.lap("stage")
+            } else if !batch.events.isEmpty {
                 try StatisticsKeeper.refreshIfStale(on: connection, logger: logger)
                 clock.lap("analyze")
                 let merged = try merge.merge(batch.events, agency: agency.code, pushedSeq: batch.maxSeq, now: options.clock())
@@ -214,23 +271,30 @@ public final class AgencySync {
             checkpoint.quarantineSize = try quarantine.size()
             checkpoint.updatedAt = options.clock()
             try queue.saveCheckpoint(checkpoint)
+            CrashPoint.reach("after-checkpoint")
             clock.lap("checkpoint")
             progress?(batch.endOffset, total)
         }
+        return firstStaged
     }
 
     /// The merge's expiry sweep (this sync merges in-process), then the `pending_expired`
     /// conflicts concerning this agency that no sync of it has reported yet, whichever merge
     /// opened them: they count as this sync's opened conflicts (`--strict` sees them).
-    private func expirePending(agency: String, result: inout AgencySyncResult) throws {
+    /// A staging sync only reports: the bureau's merge sweeps.
+    private func expirePending(agency: String, staged: Bool, result: inout AgencySyncResult) throws {
+        if staged {
+            result.conflictsOpened += try AgencyFunctions(connection: connection, agency: agency).takeExpiredReports()
+            return
+        }
         result.conflictsOpened += try PendingExpiry.sweepAndTakeUnreported(
             for: agency, horizonSeconds: options.pendingHorizonSeconds, on: connection)
     }
 
     // MARK: Pull
 
-    private func pull(agency: Agency, central: CentralSyncState, start: StartingPoint, checkpoint: inout SyncCheckpoint,
-                      result: inout AgencySyncResult) throws {
+    private func pull(_ centre: AgencyFunctions, central: CentralSyncState, start: StartingPoint,
+                      checkpoint: inout SyncCheckpoint, result: inout AgencySyncResult) throws {
         let inbox = try InboxWriter(url: queue.inboxFile)
         defer { inbox.close() }
         if try inbox.size() > checkpoint.inboxSize { try inbox.truncate(toSize: checkpoint.inboxSize) }
@@ -244,20 +308,13 @@ public final class AgencySync {
             cursor = min(cursor, central.pulledDelivery)
         }
         while true {
-            let rows = try connection.withTransaction { conn in
+            let page = try connection.withTransaction { conn in
                 try KeyedPlans.require(on: conn)
-                return try conn.query("""
-                SELECT d.delivery_id, l.*
-                FROM cardsync.deliveries d
-                JOIN (SELECT \(StateLoader.ledgerColumns) FROM cardsync.ledger) l ON l.ledger_id = d.ledger_id
-                WHERE d.agency_code = $1 AND d.delivery_id > $2
-                ORDER BY d.delivery_id LIMIT $3
-                """, [.text(agency.code), .int64(cursor), .int64(Int64(options.pullPageSize))])
+                return try centre.deliveries(after: cursor, limit: options.pullPageSize)
             }
-            if rows.isEmpty { break }
-            for row in rows {
-                let event = try StateLoader.decodeLedgerEvent(row)
-                cursor = try row.decode(Int64.self, column: "delivery_id")
+            if page.isEmpty { break }
+            for (deliveryID, event) in page {
+                cursor = deliveryID
                 if seen?.contains(event.eventID) == true { continue }
                 inbox.append(InboxLine(event: event))
                 result.pulled += 1
@@ -267,30 +324,12 @@ public final class AgencySync {
             checkpoint.pulledDelivery = cursor
             checkpoint.updatedAt = options.clock()
             try queue.saveCheckpoint(checkpoint)
-            try connection.execute("""
-                INSERT INTO cardsync.agency_sync_state (agency_code, pulled_delivery, last_pull_at) VALUES ($1, $2, now())
-                ON CONFLICT (agency_code) DO UPDATE SET pulled_delivery = EXCLUDED.pulled_delivery, last_pull_at = now()
-                """, [.text(agency.code), .int64(cursor)])
+            try centre.recordPull(through: cursor)
         }
         if central.pulledDelivery > cursor {
             // Nothing new, but the centre's cursor is ahead of ours (lost checkpoint): align it.
-            try connection.execute("UPDATE cardsync.agency_sync_state SET pulled_delivery = $2 WHERE agency_code = $1",
-                                   [.text(agency.code), .int64(cursor)])
+            try centre.recordPull(through: cursor)
         }
-    }
-}
-
-/// The centre's record of one agency's sync.
-struct CentralSyncState {
-    var pushedSeq: Int64 = 0
-    var pulledDelivery: Int64 = 0
-
-    static func load(agency: String, on conn: Connection) throws -> CentralSyncState {
-        let rows = try conn.query("SELECT pushed_seq, pulled_delivery FROM cardsync.agency_sync_state WHERE agency_code = $1",
-                                  [.text(agency)])
-        guard let row = rows.first else { return CentralSyncState() }
-        return CentralSyncState(pushedSeq: try row.decode(Int64.self, column: "pushed_seq"),
-                                pulledDelivery: try row.decode(Int64.self, column: "pulled_delivery"))
     }
 }
 

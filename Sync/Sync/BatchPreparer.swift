@@ -6,6 +6,8 @@ import Foundation
 struct PreparedBatch: @unchecked Sendable {
     // @unchecked: built on the preparer's thread and handed over whole, never shared after.
     var events: [LedgerEvent] = []
+    /// The valid events' lines as the outbox holds them (kept only for a staged push).
+    var lines: [String] = []
     var quarantined: [(OutboxLine, QuarantineReason)] = []
     /// The greatest valid seq in the batch.
     var maxSeq: Int64?
@@ -29,11 +31,15 @@ final class BatchPreparer: @unchecked Sendable {
     private let clock: @Sendable () -> Timestamp
     private var batchesPrepared = 0
     private let firstBatchSize: Int
+    /// Whether batches keep their valid lines' text (a staged push sends the lines themselves).
+    let keepsLines: Bool
 
     /// The first batch is smaller: `firstBatchSize` lines, by default a tenth of `batchSize`, for
     /// a preparation that nothing else overlaps (see `prepare`).
     init(reader: OutboxReader, agency: String, batchSize: Int, lastSeq: Int64?,
-         linesAlreadyQuarantined: Int, firstBatchSize: Int? = nil, clock: @escaping @Sendable () -> Timestamp) {
+         linesAlreadyQuarantined: Int, firstBatchSize: Int? = nil, keepLines: Bool = false,
+         clock: @escaping @Sendable () -> Timestamp) {
+        self.keepsLines = keepLines
         self.firstBatchSize = max(1, firstBatchSize ?? batchSize / 10)
         self.reader = reader
         self.agency = agency
@@ -93,6 +99,7 @@ final class BatchPreparer: @unchecked Sendable {
                 // alone proves nothing after the agency restored its queue from a backup and
                 // recorded new events under the seqs it had used before.
                 batch.events.append(LedgerEvent(queueEvent: event, agency: agency))
+                if keepsLines { batch.lines.append(String(decoding: line.bytes, as: UTF8.self)) }
             case .failure(let reason):
                 // After a central restore the outbox is re-read from the start; lines quarantined
                 // before are already in quarantine.jsonl.

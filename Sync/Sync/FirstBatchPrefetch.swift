@@ -22,22 +22,25 @@ final class FirstBatchPrefetch: @unchecked Sendable {
 
     /// Starts reading `queue`'s next batch from its checkpoint; nil if the queue cannot be read
     /// now (its sync will say why).
-    static func start(_ queue: QueueDirectory, options: SyncOptions) -> FirstBatchPrefetch? {
+    /// `keepLines`: the sync stages its batches (an agency's role), which sends their lines.
+    static func start(_ queue: QueueDirectory, options: SyncOptions, keepLines: Bool = false) -> FirstBatchPrefetch? {
         guard let agency = try? queue.readAgency(), let checkpoint = try? queue.loadCheckpoint() ?? .initial,
               let reader = try? OutboxReader(url: queue.outboxFile, startOffset: checkpoint.outboxOffset,
                                              startLine: checkpoint.outboxLine)
         else { return nil }
-        return FirstBatchPrefetch(agencyCode: agency.code, checkpoint: checkpoint, reader: reader, options: options)
+        return FirstBatchPrefetch(agencyCode: agency.code, checkpoint: checkpoint, reader: reader, options: options,
+                                  keepLines: keepLines)
     }
 
-    private init(agencyCode: String, checkpoint: SyncCheckpoint, reader: OutboxReader, options: SyncOptions) {
+    private init(agencyCode: String, checkpoint: SyncCheckpoint, reader: OutboxReader, options: SyncOptions, keepLines: Bool) {
         self.agencyCode = agencyCode
         startOffset = checkpoint.outboxOffset
         startLine = checkpoint.outboxLine
         lastSeq = checkpoint.lastSeq
         self.reader = reader
         preparer = BatchPreparer(reader: reader, agency: agencyCode, batchSize: options.batchSize, lastSeq: checkpoint.lastSeq,
-                                 linesAlreadyQuarantined: 0, firstBatchSize: options.batchSize / 2, clock: options.clock)
+                                 linesAlreadyQuarantined: 0, firstBatchSize: options.batchSize / 2,
+                                 keepLines: keepLines, clock: options.clock)
         first = preparer.prepareInBackground()
     }
 

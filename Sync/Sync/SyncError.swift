@@ -16,6 +16,11 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
             """)
     }
 
+    /// The sync connected with another agency's own role.
+    static func roleOfOtherAgency(role agency: String, queue: String) -> SyncError {
+        SyncError("this database role belongs to agency \(agency), but the queue is agency \(queue)'s: an agency's role may push only its own queue. Use the credentials cardsync agency credentials \(queue) printed")
+    }
+
     static func agencyBusy(_ code: String) -> SyncError {
         SyncError("another cardsync sync of agency \(code) is running against the central database; wait for it to finish, then run sync again")
     }

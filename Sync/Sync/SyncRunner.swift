@@ -50,7 +50,9 @@ public struct SyncRunner: Sendable {
                 }
                 let prefetchHere = prefetch
                 prefetch = nil
-                let startNext = { if let upcoming, prefetch == nil { prefetch = FirstBatchPrefetch.start(upcoming, options: options) } }
+                let startNext = { (keepLines: Bool) in
+                    if let upcoming, prefetch == nil { prefetch = FirstBatchPrefetch.start(upcoming, options: options, keepLines: keepLines) }
+                }
                 let result = Result { try syncWithRetries(queue, connections: &connections, prefetch: prefetchHere,
                                                           onLastBatch: startNext) { done in
                     board.report(index, bytes: done)
@@ -73,7 +75,7 @@ public struct SyncRunner: Sendable {
     }
 
     private func syncWithRetries(_ queue: QueueDirectory, connections: inout Connections?, prefetch: FirstBatchPrefetch?,
-                                 onLastBatch: @escaping () -> Void,
+                                 onLastBatch: @escaping (Bool) -> Void,
                                  progress: @escaping (Int64) -> Void) throws -> AgencySyncResult {
         var attempt = 0
         var prefetch = prefetch

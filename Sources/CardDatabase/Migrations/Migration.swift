@@ -18,5 +18,6 @@ public struct Migration: Sendable {
         migration0003BulkSync,
         migration0004BytewiseKeys,
         migration0005CentreIdentity,
+        migration0006AgencyIsolation,
     ]
 }

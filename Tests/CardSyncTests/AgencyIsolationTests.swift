@@ -1,0 +1,188 @@
+import CardCore
+import CardDatabase
+import Foundation
+import PostgresClient
+import Testing
+import TestSupport
+@testable import CardSync
+
+/// cli.md, "Who may do what": an agency's own role stages its own events and reads back only
+/// what concerns its queue; the bureau's merge applies them. Every test connects with the
+/// least-privileged role that really runs the step: the agency's for sync and reconcile, the
+/// bureau's for the merge.
+@Suite("Agency isolation")
+struct AgencyIsolationTests {
+    @Test("an agency's role stages; the bureau's merge applies; the next sync reports and pulls what the merge made")
+    func stagedPushThenMerge() throws {
+        let w = try IsolationWorld()
+        let queue = try w.world.queue(w.agencyA)
+        let script = OutboxScript(queue)
+        let apps = try (0..<3).map { _ in try script.submit() }
+        try script.verify(apps[0])
+
+        let first = try w.sync(queue, as: w.roleA)
+        #expect(first.staged)
+        #expect(first.unmerged == 4)
+        #expect(first.pushed == 0)
+        #expect(try w.world.ledgerCount == 0, "nothing reaches the ledger before the bureau's merge")
+        #expect(try w.world.count("SELECT count(*) FROM cardsync.staged_lines") == 4)
+        // The checkpoint moved: the lines are durable centrally.
+        #expect(try queue.loadCheckpoint()?.outboxLine == 4)
+
+        let merged = try w.merge()
+        #expect(merged.batches == 1)
+        #expect(merged.merged.accepted == 4)
+        #expect(try w.world.ledgerCount == 4)
+        #expect(try w.world.count("SELECT count(*) FROM cardsync.staged_lines") == 0)
+
+        // Merging again applies nothing twice.
+        #expect(try w.merge().batches == 0)
+        let second = try w.sync(queue, as: w.roleA)
+        #expect(second.pushed == 4, "the merge's outcome is reported by the agency's next sync")
+        #expect(second.unmerged == 0)
+        let third = try w.sync(queue, as: w.roleA)
+        #expect(third.pushed == 0, "and only once")
+        try w.world.expectVerifyClean()
+    }
+
+    @Test("with --merge-wait the agency's sync sees its batches merged by a merge running at the same time")
+    func mergeWaitSeesConcurrentMerge() throws {
+        let w = try IsolationWorld()
+        let queue = try w.world.queue(w.agencyA)
+        let script = OutboxScript(queue)
+        for _ in 0..<5 { try script.submit() }
+        let stop = StopFlag()
+        let bureau = try w.connect(as: w.bureauRole)
+        let merger = Thread {
+            let m = StagedBatchMerger(connection: bureau, logger: .init(label: "test.merge"))
+            while !stop.isSet {
+                _ = try? m.mergeAll()
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            stop.finish()
+        }
+        merger.start()
+        defer { stop.set(); stop.waitFinished() }
+        let result = try w.sync(queue, as: w.roleA, mergeWait: .seconds(20))
+        #expect(result.pushed == 5)
+        #expect(result.unmerged == 0)
+    }
+
+    @Test("an agency's role cannot read, change or act for anything but its own agency, through SQL or cardsync")
+    func agencyRoleRefusals() throws {
+        let w = try IsolationWorld()
+        // B has data: an application with a child's identity number, a delivery, a conflict.
+        let queueB = try w.world.queue(w.agencyB)
+        let scriptB = OutboxScript(queueB, firstChild: 500)
+        let appB = try scriptB.submit()
+        try w.sync(queueB, as: w.roleB)
+        try w.merge()
+        try w.world.db.execute("SELECT 1") // owner still fine
+        _ = try BureauRecorder(connection: try w.connect(as: w.bureauRole))
+            .record(.returned, applications: [appB], data: { _ in ["reason": "补充材料"] })
+        let before = try w.world.snapshot()
+
+        let refused: [String] = [
+            "SELECT * FROM cardsync.applications",
+            "SELECT child_id_number FROM cardsync.applications",
+            "SELECT * FROM cardsync.ledger",
+            "SELECT * FROM cardsync.deliveries",
+            "SELECT * FROM cardsync.conflicts",
+            "SELECT * FROM cardsync.staged_lines",
+            "SELECT * FROM cardsync.staged_batches",
+            "SELECT * FROM cardsync.agency_sync_state",
+            "SELECT * FROM cardsync.agency_roles",
+            "INSERT INTO cardsync.staged_lines VALUES (1, 1, '{}')",
+            "UPDATE cardsync.applications SET status = 'rejected'",
+            "UPDATE cardsync.agencies SET name = 'x'",
+            "DELETE FROM cardsync.ledger",
+            "DELETE FROM cardsync.deliveries",
+            "TRUNCATE cardsync.applications",
+            "TRUNCATE cardsync.ledger",
+            "SELECT cardsync.stage_batch('\(w.agencyB.code)', 1, ARRAY['{}'])",
+            "SELECT * FROM cardsync.agency_deliveries('\(w.agencyB.code)', 0, 100)",
+            "SELECT * FROM cardsync.agency_events('\(w.agencyB.code)')",
+            "SELECT * FROM cardsync.agency_batches('\(w.agencyB.code)', 0)",
+            "SELECT * FROM cardsync.take_batch_results('\(w.agencyB.code)')",
+            "SELECT cardsync.record_pull('\(w.agencyB.code)', 0)",
+            "SELECT cardsync.raise_pushed_seq('\(w.agencyB.code)', 999)",
+            "SELECT cardsync.set_agency_credentials('\(w.agencyA.code)', NULL)",
+            "SELECT cardsync.analyze_lookup_columns('ledger')",
+            "SELECT cardsync.act_for_agency('\(w.agencyB.code)')",
+            "SELECT cardsync.session_is_bureau()",
+        ]
+        for sql in refused {
+            let run = try w.psql(sql, as: w.roleA)
+            #expect(run.status != 0, "psql as agency A's role ran: \(sql)")
+            #expect(run.stderr.contains("permission denied") || run.stderr.contains("may not act for agency")
+                        || run.stderr.contains("belongs to agency"),
+                    "unclear refusal of \(sql): \(run.stderr)")
+        }
+        // Through cardsync: A's role cannot sync or reconcile B's queue.
+        #expect(throws: SyncError.self) { try w.sync(queueB, as: w.roleA) }
+        #expect {
+            try AgencyReconcile(queue: queueB, connection: try w.connect(as: w.roleA)).run()
+        } throws: { error in
+            "\(error)".contains("belongs to agency \(w.agencyA.code)")
+        }
+        // And its own functions give it nothing of B's.
+        let own = try w.connect(as: w.roleA)
+        #expect(try own.query("SELECT * FROM cardsync.agency_deliveries($1, 0, 100)", [.text(w.agencyA.code)]).isEmpty)
+        #expect(try own.query("SELECT * FROM cardsync.agency_events($1)", [.text(w.agencyA.code)]).isEmpty)
+        #expect(try w.world.snapshot() == before, "a refused attempt changed the central state")
+    }
+
+    @Test("a staged line that fails the queue rules is refused by the merge and kept, never applied")
+    func handCraftedStagingIsValidatedAgain() throws {
+        let w = try IsolationWorld()
+        let own = try w.connect(as: w.roleA)
+        let bad = #"{"event_id":"6a1f8f7e-2b7c-4d3e-9f00-000000000001","seq":1,"type":"approved","application_id":"6a1f8f7e-2b7c-4d3e-9f00-000000000002","occurred_at":"2026-01-05T10:00:00+08:00","data":{}}"#
+        let id = try StagingClient(connection: own, agency: w.agencyA.code).stage(lines: [bad, "not json"], maxSeq: 1)
+        #expect(id > 0)
+        let totals = try w.merge()
+        #expect(totals.refused == 2)
+        #expect(try w.world.ledgerCount == 0)
+        #expect(try w.world.count("SELECT count(*) FROM cardsync.refused_lines WHERE batch_id = $1", [.int64(id)]) == 2)
+        #expect(try w.world.count("SELECT count(*) FROM cardsync.staged_batches WHERE merged_at IS NOT NULL") == 1)
+    }
+
+    @Test("reconcile with the agency's role compares its own events through the agency functions")
+    func reconcileWithAgencyRole() throws {
+        let w = try IsolationWorld()
+        let queue = try w.world.queue(w.agencyA)
+        let script = OutboxScript(queue)
+        for _ in 0..<3 { try script.submit() }
+        try w.sync(queue, as: w.roleA)
+        try w.merge()
+        try w.sync(queue, as: w.roleA)
+        let clean = try AgencyReconcile(queue: queue, connection: try w.connect(as: w.roleA)).run()
+        #expect(clean.eventsMissingCentrally.isEmpty)
+        #expect(clean.centralEvents == 3)
+    }
+
+    @Test("db roles model: the agency group holds no table privilege but two, PUBLIC calls no definer function")
+    func roleCheckIsClean() throws {
+        let w = try IsolationWorld()
+        let check = try RoleCheck.read(on: try w.world.db)
+        #expect(check.problems.isEmpty, "\(check.problems)")
+        #expect(check.agencyLogins.contains { $0.agencyCode == w.agencyA.code && $0.inAgencyGroup })
+        // A grant made by hand shows up as a problem.
+        try w.world.db.executeScript("GRANT SELECT ON cardsync.applications TO cardsync_agency")
+        let widened = try RoleCheck.read(on: try w.world.db)
+        #expect(widened.problems.contains { $0.contains("cardsync_agency may SELECT cardsync.applications") })
+        try RolePrivileges.apply(on: try w.world.db)
+        #expect(try RoleCheck.read(on: try w.world.db).problems.isEmpty, "db roles takes the stray grant back")
+    }
+}
+
+/// A flag one thread sets and another polls, plus a way to wait for the poller to finish.
+final class StopFlag: @unchecked Sendable {
+    // @unchecked: guarded by `lock`.
+    private let lock = NSLock()
+    private var value = false
+    private let done = DispatchSemaphore(value: 0)
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
+    func finish() { done.signal() }
+    func waitFinished() { done.wait() }
+}
