@@ -23,7 +23,7 @@ public enum RolePrivileges {
     /// Functions an agency's role calls (each checks that the caller acts for its own agency).
     static let agencyFunctions = [
         "cardsync.session_agency()",
-        "cardsync.stage_batch(text, bigint, text[])",
+        "cardsync.stage_batch(text, bigint, integer, text)",
         "cardsync.agency_batches(text, bigint)",
         "cardsync.take_batch_results(text)",
         "cardsync.take_expired_reports(text)",

@@ -60,6 +60,21 @@ final class BenchDatabases {
 
     /// The same server with another database: the URI path replaced, or `dbname=` appended to a
     /// key=value string (libpq lets the later key win).
+    /// The same server and database, logging in as `user` (with `password`, if given): the URI's
+    /// query parameters replaced, or keys appended to a key=value string (the later key wins).
+    static func conninfo(_ base: String, user: String, password: String?) -> String {
+        if base.hasPrefix("postgresql://") || base.hasPrefix("postgres://"), var parts = URLComponents(string: base) {
+            parts.user = nil
+            parts.password = nil
+            var items = (parts.queryItems ?? []).filter { $0.name != "user" && $0.name != "password" }
+            items.append(URLQueryItem(name: "user", value: user))
+            if let password { items.append(URLQueryItem(name: "password", value: password)) }
+            parts.queryItems = items
+            return parts.string ?? base
+        }
+        return base + " user='\(user)'" + (password.map { " password='\($0)'" } ?? "")
+    }
+
     static func conninfo(_ base: String, database: String) -> String {
         if base.hasPrefix("postgresql://") || base.hasPrefix("postgres://"), var parts = URLComponents(string: base) {
             parts.percentEncodedPath = "/" + (database.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? database)

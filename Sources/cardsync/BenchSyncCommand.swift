@@ -10,7 +10,9 @@ import Workload
 ///
 /// (a) the limit: the same ledger rows loaded with plain binary COPY into an identical empty
 ///     ledger table; (b) `cardsync sync` of every agency into an empty central database (a child
-///     process, so its peak memory is its own); (c) the same sync again with nothing new;
+///     process, so its peak memory is its own), as the owner, merging in-process; (b2) every
+///     agency syncing with its own role, staging, while one `cardsync merge --follow` applies
+///     (`StagedSyncBench`); (c) the same sync again with nothing new;
 ///     (d) the naive peer: one parameterized INSERT per event in one transaction, on a sample,
 ///     extrapolated.
 ///
@@ -30,6 +32,7 @@ struct BenchSyncCommand: ParsableCommand {
     @Option(help: "Random seed of the workload.") var seed: UInt64 = 42
     @Option(help: "Keep the generated workload here instead of a temporary directory.") var workload: String?
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Skip (b2), the staged path with agency roles and a merge service.") var skipStaged = false
     @OptionGroup var db: DatabaseOptions
 
     func validate() throws {
@@ -57,8 +60,17 @@ struct BenchSyncCommand: ParsableCommand {
         var lastSyncDB = ""
         var ledgerRows = 0
         for round in 1...rounds {
+            // (b2) the two-stage path, into an empty database of its own (first, so that the
+            // queues' checkpoints after the round are (b)'s, which (c) re-syncs).
+            var staged: StagedSyncBench.Outcome?
+            if !skipStaged {
+                try Self.forgetSyncs(queues)
+                printError("round \(round)/\(rounds): (b2) agencies stage with their own roles, merge --follow applies…")
+                staged = try StagedSyncBench(bench: bench, queues: queues, jobs: jobs).run(round: round)
+                bench.drop("s\(round)")
+            }
             // (b) full sync into an empty database, from queues as the generator left them.
-            if round > 1 { try Self.forgetSyncs(queues) }
+            try Self.forgetSyncs(queues)
             let syncDB = try bench.create("b\(round)")
             // Migrated as an operator's `db migrate` would (sync only checks the schema).
             _ = try Migrator(connection: try Connection(conninfo: syncDB)).migrate()
@@ -76,7 +88,13 @@ struct BenchSyncCommand: ParsableCommand {
             // (a) the same ledger rows, plain COPY into an identical empty table.
             printError("round \(round)/\(rounds): (a) plain COPY of the same rows…")
             let a = try plainCopySeconds(of: ledgerFile, bench: bench, round: round)
-            measured.append(BenchSyncRound(copySeconds: a, syncSeconds: b.seconds, syncPeakRSS: b.maxRSSBytes))
+
+            if let staged, staged.ledgerRows != ledgerRows {
+                throw CommandFailure("(b2) left \(staged.ledgerRows) ledger rows, (b) \(ledgerRows): the two paths disagree")
+            }
+            measured.append(BenchSyncRound(copySeconds: a, syncSeconds: b.seconds, syncPeakRSS: b.maxRSSBytes,
+                                           stagedSeconds: staged?.seconds, stagedSyncPeakRSS: staged?.syncPeakRSS ?? 0,
+                                           mergePeakRSS: staged?.mergePeakRSS ?? 0))
         }
 
         // (c) again with nothing new, after the last round's (b). Settled first, as before every
@@ -180,7 +198,12 @@ struct BenchSyncRound {
     var copySeconds: Double
     var syncSeconds: Double
     var syncPeakRSS: Int
+    /// (b2): nil when skipped.
+    var stagedSeconds: Double?
+    var stagedSyncPeakRSS = 0
+    var mergePeakRSS = 0
     var syncOverCopy: Double { syncSeconds / copySeconds }
+    var stagedOverCopy: Double? { stagedSeconds.map { $0 / copySeconds } }
 }
 
 /// The figures of one `bench sync` run.
@@ -210,6 +233,17 @@ struct BenchSyncResult {
     /// The highest peak over the rounds.
     var syncPeakRSS: Int { rounds.map(\.syncPeakRSS).max() ?? 0 }
     var peakMiB: Double { Double(syncPeakRSS) / 1_048_576 }
+    var stagedOverCopy: Double? {
+        let ratios = rounds.compactMap(\.stagedOverCopy)
+        return ratios.isEmpty ? nil : Self.median(ratios)
+    }
+    var stagedSeconds: Double? {
+        let values = rounds.compactMap(\.stagedSeconds)
+        return values.isEmpty ? nil : Self.median(values)
+    }
+    var stagedPeakMiB: (sync: Double, merge: Double) {
+        (Double(rounds.map(\.stagedSyncPeakRSS).max() ?? 0) / 1_048_576, Double(rounds.map(\.mergePeakRSS).max() ?? 0) / 1_048_576)
+    }
 
     var text: String {
         func rate(_ s: Double) -> String { String(format: "%10.0f events/s", Double(ledgerRows) / s) }
@@ -217,7 +251,16 @@ struct BenchSyncResult {
         let perRound = rounds.enumerated().map { index, r in
             String(format: "  round %d: (a) %6.2f s  (b) %6.2f s  b/a %.2f  peak RSS %.1f MiB", index + 1, r.copySeconds,
                    r.syncSeconds, r.syncOverCopy, Double(r.syncPeakRSS) / 1_048_576)
+                + (r.stagedSeconds.map { String(format: "  (b2) %6.2f s  b2/a %.2f", $0, $0 / r.copySeconds) } ?? "")
         }.joined(separator: "\n")
+        var staged = ""
+        if let b2 = stagedSeconds, let ratio = stagedOverCopy {
+            let peaks = stagedPeakMiB
+            staged = "\n(b2) agencies stage with own roles, merge --follow applies \(String(format: "%8.2f s", b2))  \(rate(b2))  (median of \(rounds.count))"
+                + "\nb2/a = \(String(format: "%.2f", ratio))  (median of the rounds' ratios; target ≤ 2.0: \(verdict(ratio <= 2.0)))"
+                + "\npeak RSS of (b2): agency sync \(String(format: "%.1f", peaks.sync)) MiB, merge service \(String(format: "%.1f", peaks.merge)) MiB"
+                + " (target < 150 MiB each: \(verdict(peaks.sync < 150 && peaks.merge < 150)))"
+        }
         return """
             Workload: \(events) outbox events (\(ledgerRows) ledger rows) over \(agencies) agencies; sync with --jobs \(jobs)
             \(perRound)
@@ -229,7 +272,7 @@ struct BenchSyncResult {
             c/a = \(String(format: "%.3f", resyncOverCopy))  (c under 1 s: \(verdict(resyncSeconds < 1.0)))
             d/b = \(String(format: "%.2f", naiveOverSync))  (target ≥ 4: \(verdict(naiveOverSync >= 4)))
             peak RSS of (b) \(String(format: "%.1f", peakMiB)) MiB, highest of the rounds (target < 150 MiB: \(verdict(peakMiB < 150)))
-            """
+            """ + staged
     }
 
     var json: JSONValue {
@@ -241,9 +284,15 @@ struct BenchSyncResult {
             "d_naive_sample": .int(Int64(naiveSample)),
             "b_over_a": .double(syncOverCopy), "c_over_a": .double(resyncOverCopy), "d_over_b": .double(naiveOverSync),
             "b_peak_rss_bytes": .int(Int64(syncPeakRSS)),
+            "b2_staged_seconds": stagedSeconds.map(JSONValue.double) ?? .null,
+            "b2_over_a": stagedOverCopy.map(JSONValue.double) ?? .null,
+            "b2_sync_peak_rss_bytes": .int(Int64(rounds.map(\.stagedSyncPeakRSS).max() ?? 0)),
+            "b2_merge_peak_rss_bytes": .int(Int64(rounds.map(\.mergePeakRSS).max() ?? 0)),
             "rounds": .array(rounds.map { r in
                 ["a_copy_seconds": .double(r.copySeconds), "b_sync_seconds": .double(r.syncSeconds),
-                 "b_over_a": .double(r.syncOverCopy), "b_peak_rss_bytes": .int(Int64(r.syncPeakRSS))]
+                 "b_over_a": .double(r.syncOverCopy), "b_peak_rss_bytes": .int(Int64(r.syncPeakRSS)),
+                 "b2_staged_seconds": r.stagedSeconds.map(JSONValue.double) ?? .null,
+                 "b2_over_a": r.stagedOverCopy.map(JSONValue.double) ?? .null]
             }),
             "events_per_second": .object([
                 "a": .double(Double(ledgerRows) / copySeconds), "b": .double(Double(ledgerRows) / syncSeconds),

@@ -120,21 +120,25 @@ public struct StagedBatchMerger {
 
     /// The batch's lines in order, through the outbox validator.
     private func readAndValidate(batchID: Int64, agency: String) throws -> ([LedgerEvent], [Refusal]) {
-        let rows = try connection.query("SELECT position, line FROM cardsync.staged_lines WHERE batch_id = $1 ORDER BY position",
-                                        [.int64(batchID)])
+        let rows = try connection.query("SELECT lines FROM cardsync.staged_lines WHERE batch_id = $1", [.int64(batchID)])
+        guard let text = try rows.first?.decode(String.self, column: "lines") else {
+            throw SyncError("staged batch \(batchID) has no lines in cardsync.staged_lines; run cardsync db verify and check the server's log")
+        }
         let validator = EventLineValidator(mode: .outbox, now: .now)
         var events: [LedgerEvent] = []
-        events.reserveCapacity(rows.count)
         var refusals: [Refusal] = []
         var lastSeq: Int64?
-        for row in rows {
-            let position = try row.decode(Int32.self, column: "position")
-            let line = try row.decode(String.self, column: "line")
-            let verdict = validator.check(Array(line.utf8), lineNumber: Int(position), lastSeq: lastSeq)
+        let lines = Array(text.utf8).split(separator: 0x0A, omittingEmptySubsequences: false)
+        events.reserveCapacity(lines.count)
+        for (index, bytes) in lines.enumerated() {
+            let position = Int32(index + 1)
+            let verdict = validator.check(bytes, lineNumber: Int(position), lastSeq: lastSeq)
             if let seq = verdict.seq { lastSeq = max(lastSeq ?? seq, seq) }
             switch verdict.result {
             case .success(let event): events.append(LedgerEvent(queueEvent: event, agency: agency))
-            case .failure(let reason): refusals.append(Refusal(position: position, line: line, reason: "\(reason.code.rawValue): \(reason.detail)"))
+            case .failure(let reason):
+                refusals.append(Refusal(position: position, line: String(decoding: bytes, as: UTF8.self),
+                                        reason: "\(reason.code.rawValue): \(reason.detail)"))
             }
         }
         return (events, refusals)

@@ -12,8 +12,10 @@ struct StagingClient {
 
     /// Stages one batch (its lines as the outbox holds them, without the newline) and returns its id.
     func stage(lines: [String], maxSeq: Int64) throws -> Int64 {
-        let rows = try connection.query("SELECT cardsync.stage_batch($1, $2, $3) AS batch_id",
-                                        [.text(agency), .int64(maxSeq), .textArray(lines)])
+        // One value, joined by newlines (no outbox line holds one): see migration 6.
+        let rows = try connection.query("SELECT cardsync.stage_batch($1, $2, $3, $4) AS batch_id",
+                                        [.text(agency), .int64(maxSeq), .int32(Int32(lines.count)),
+                                         .text(lines.joined(separator: "\n"))])
         guard let id = try rows.first?.decode(Int64.self, column: "batch_id") else {
             throw SyncError("the central database did not return an id for the staged batch")
         }
