@@ -186,3 +186,44 @@ final class StopFlag: @unchecked Sendable {
     func finish() { done.signal() }
     func waitFinished() { done.wait() }
 }
+
+/// `cardsync merge --follow` as the bureau's service: woken by an agency's staging, stopped by SIGTERM.
+@Suite("Merge service")
+struct MergeServiceTests {
+    @Test("merge --follow applies what an agency's role stages while it runs, and exits 0 on SIGTERM")
+    func followThenTerminate() throws {
+        let w = try IsolationWorld()
+        let queue = try w.world.queue(w.agencyA)
+        let script = OutboxScript(queue)
+        for _ in 0..<3 { try script.submit() }
+        // A long poll interval: only the notification can wake it in time.
+        let service = try CardsyncCLI.start(["merge", "--follow", "--json", "--poll-interval", "600",
+                                             "--database", w.uri(as: w.bureauRole)], scratch: w.world.directory.url)
+        defer { if service.process.isRunning { service.kill() } }
+        // Give it time to connect and LISTEN; a staging before that is merged by its first round anyway.
+        Thread.sleep(forTimeInterval: 1)
+        let first = try w.sync(queue, as: w.roleA, mergeWait: .seconds(30))
+        #expect(first.pushed == 3, "merged while the sync waited")
+        #expect(first.unmerged == 0)
+        for _ in 0..<2 { try script.submit() }
+        let second = try w.sync(queue, as: w.roleA, mergeWait: .seconds(30))
+        #expect(second.pushed == 2)
+        service.process.terminate()
+        let out = service.wait()
+        #expect(out.status == 0, "stderr: \(out.stderr)")
+        #expect(!out.signaled)
+        let totals = try JSONParser.parse(Array(out.stdout.utf8))
+        #expect(totals["batches"]?.intValue == 2)
+        #expect(totals["accepted"]?.intValue == 5)
+        try w.world.expectVerifyClean()
+    }
+
+    @Test("merge refuses an agency's role with a message naming the roles that may")
+    func agencyRoleCannotMerge() throws {
+        let w = try IsolationWorld()
+        let out = try CardsyncCLI.run(["merge", "--database", w.uri(as: w.roleA)], scratch: w.world.directory.url)
+        #expect(out.status == 1)
+        #expect(out.stderr.contains("only the bureau merges"), "\(out.stderr)")
+        #expect(out.stderr.contains("cardsync_merge"))
+    }
+}
