@@ -15,9 +15,9 @@ import PostgresClient
 public enum RolePrivileges {
     /// The group roles cardsync relies on, with what each is for (shown by `db roles`).
     public static let groups: [(name: String, purpose: String)] = [
-        ("cardsync_merge", "the merge service: applies staged batches, writes ledger, projection, conflicts, deliveries"),
-        ("cardsync_bureau", "bureau staff and tools: everything cardsync_merge may, plus agencies and their credentials"),
-        ("cardsync_agency", "group of the agencies' login roles: stage own events, read own deliveries and results"),
+        ("cardsync_merge", "apply staged batches: ledger, projection, conflicts, deliveries"),
+        ("cardsync_bureau", "all cardsync_merge may, plus agencies and their credentials"),
+        ("cardsync_agency", "agencies' logins: stage own events, read own results"),
     ]
 
     /// Functions an agency's role calls (each checks that the caller acts for its own agency).

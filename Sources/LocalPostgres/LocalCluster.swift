@@ -16,6 +16,12 @@ import Darwin
 /// (only users who can reach the socket directory, which is private, get in); TCP connections
 /// need a password (`scram-sha-256`).
 ///
+/// `start(listening: .tcp(…))` chooses TCP on any address, optionally TLS only, and saves the
+/// choice in `DIR/listen.json` (`ListenSettingsFile`), which every later start follows, whatever
+/// its options. With TLS, `DIR/tls/` holds the cluster's own CA and server certificate
+/// (`LocalCertificateAuthority`). pg_hba.conf is rewritten from the choice at every start
+/// (`HostBasedAuthentication`).
+///
 /// Creating databases is left to callers, who connect through `PostgresClient`
 /// (`CREATE DATABASE`): this module deliberately does not depend on libpq.
 ///
@@ -36,7 +42,8 @@ public struct LocalCluster: Sendable {
         /// The server port. With a Unix socket only, it just names the socket file
         /// (`.s.PGSQL.<port>`), so the default never conflicts with other servers.
         public var port: Int
-        /// Also accept TCP connections on 127.0.0.1:`port` (password authentication).
+        /// Also accept TCP connections on 127.0.0.1:`port` (password authentication), unless the
+        /// cluster has a saved listen choice (`start(listening:)`), which wins.
         public var listenOnLoopback: Bool
         /// Extra server settings, passed as `-c name=value`.
         public var serverSettings: [String: String]
@@ -64,6 +71,21 @@ public struct LocalCluster: Sendable {
         public var socketDirectory: URL
         public var dataDirectory: URL
         public var isInitialized: Bool
+        /// Where the server takes TCP connections besides its socket (nil: socket only): what
+        /// it was started with when running, else what the next start will use.
+        public var tcp: TCPListener?
+    }
+
+    /// What `start` does about TCP.
+    public enum Listening: Sendable, Hashable {
+        /// As chosen last for this cluster (`DIR/listen.json`), else as `Options` say: what
+        /// every start that is not `cardsync db start --listen` uses.
+        case saved
+        /// The Unix socket only, from now on (saved).
+        case unixSocketOnly
+        /// TCP as given, from now on (saved); with `tls`, TLS only, with a certificate from the
+        /// cluster's own CA.
+        case tcp(TCPListener)
     }
 
     public let directory: URL
@@ -77,6 +99,10 @@ public struct LocalCluster: Sendable {
 
     public var dataDirectory: URL { directory.appendingPathComponent("data") }
     public var logFile: URL { directory.appendingPathComponent("server.log") }
+    /// The cluster's TLS files: its CA and the server certificate (made on the first TLS start).
+    public var tlsDirectory: URL { directory.appendingPathComponent("tls") }
+    /// The CA certificate clients need for `sslmode=verify-full` (`sslrootcert=`).
+    public var certificateAuthorityFile: URL { tlsDirectory.appendingPathComponent("ca.crt") }
     var lockFile: URL { directory.appendingPathComponent("cluster.lock") }
 
     /// Describes a cluster in `directory` (nothing is created until `ensureInitialized` or
@@ -87,7 +113,9 @@ public struct LocalCluster: Sendable {
         self.options = options
         self.binaries = try options.binaries ?? PostgresBinaries.locate()
         self.logger = logger
-        let socketFile = directory.appendingPathComponent(".s.PGSQL.\(options.port)").path
+        // The longest port, not `options.port`: a saved listen choice may change the port (and
+        // so the socket's name) later, and the socket directory must not move with it.
+        let socketFile = directory.appendingPathComponent(".s.PGSQL.65535").path
         if socketFile.utf8.count <= 100 {
             socketDirectory = directory
         } else {
@@ -104,20 +132,55 @@ public struct LocalCluster: Sendable {
 
     /// Initializes if needed and starts the server; returns at once if it already runs.
     /// On failure the error includes `pg_ctl`'s output and the tail of the server log.
-    public func start() throws {
+    ///
+    /// `listening` other than `.saved` is saved for later starts once the server has started
+    /// with it (a port that cannot be bound must not break every later on-demand start). A
+    /// server that already runs another way is an error: listen address, port and TLS only
+    /// change with a restart, which would cut off whoever is connected, so that is left to the
+    /// caller (`stop`, then `start`).
+    public func start(listening: Listening = .saved) throws {
         try withLock { account in
             try initializeLocked(account)
-            if currentStatus().isRunning { return }
+            let settingsFile = ListenSettingsFile(clusterDirectory: directory)
+            let requested: ListenSettingsFile.Contents?
+            switch listening {
+            case .saved: requested = nil
+            case .unixSocketOnly: requested = .init(tcp: nil)
+            case .tcp(let listener): requested = .init(tcp: listener)
+            }
+            let saved = try settingsFile.load()
+            let isRunning = currentStatus().isRunning
+            if isRunning, let requested, requested.tcp != (try effectiveListener(saved: saved)) {
+                throw LocalClusterError(
+                    "the cluster in \(directory.path) already runs \(Self.describe(try effectiveListener(saved: saved))); it can listen \(Self.describe(requested.tcp)) only after a restart: stop it first (cardsync db stop)")
+            }
+            let listener = try effectiveListener(saved: requested ?? saved)
+            let saveChoice = {
+                if let requested, requested != saved { try settingsFile.save(requested, account: account) }
+            }
+            if isRunning { return try saveChoice() }
             try prepareSocketDirectory(account)
-            var serverArguments = ["-k", socketDirectory.path, "-c", "port=\(options.port)",
-                                   "-c", "listen_addresses=\(options.listenOnLoopback ? "127.0.0.1" : "")"]
+            let port = listener?.port ?? options.port
+            var serverArguments = ["-k", socketDirectory.path, "-c", "port=\(port)",
+                                   "-c", "listen_addresses=\(listener?.host ?? "")",
+                                   "-c", "password_encryption=scram-sha-256"]
+            if let listener, listener.tls {
+                let authority = try LocalCertificateAuthority(directory: tlsDirectory, account: account, logger: logger)
+                try authority.ensureServerCertificate(names: listener.certificateNames)
+                serverArguments += ["-c", "ssl=on",
+                                    "-c", "ssl_cert_file=\(authority.serverCertificate.path)",
+                                    "-c", "ssl_key_file=\(authority.serverKey.path)",
+                                    "-c", "ssl_min_protocol_version=TLSv1.2"]
+            }
+            try HostBasedAuthentication.write(for: listener, dataDirectory: dataDirectory, account: account)
             if options.durability == .fastUnsafeForTests {
                 serverArguments += ["-F", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
             }
             for (name, value) in options.serverSettings.sorted(by: { $0.key < $1.key }) {
                 serverArguments += ["-c", "\(name)=\(value)"]
             }
-            logger?.info("starting PostgreSQL", metadata: ["data": "\(dataDirectory.path)", "socket": "\(socketDirectory.path)"])
+            logger?.info("starting PostgreSQL", metadata: ["data": "\(dataDirectory.path)", "socket": "\(socketDirectory.path)",
+                                                           "tcp": "\(Self.describe(listener))"])
             do {
                 try Subprocess.run(
                     binaries.pgCtl,
@@ -127,6 +190,7 @@ public struct LocalCluster: Sendable {
             } catch let error as LocalClusterError {
                 throw LocalClusterError("could not start PostgreSQL in \(directory.path): \(error.message)\(logTail())")
             }
+            try saveChoice()
         }
     }
 
@@ -200,6 +264,17 @@ public struct LocalCluster: Sendable {
 
     // MARK: - Internals
 
+    /// The saved choice if there is one, else what `Options.listenOnLoopback` says.
+    private func effectiveListener(saved: ListenSettingsFile.Contents?) throws -> TCPListener? {
+        if let saved { return saved.tcp }
+        return options.listenOnLoopback ? try TCPListener(host: "127.0.0.1", port: options.port, tls: false) : nil
+    }
+
+    private static func describe(_ listener: TCPListener?) -> String {
+        guard let listener else { return "on its Unix socket only" }
+        return "on TCP \(listener)\(listener.tls ? " with TLS only" : " without TLS")"
+    }
+
     private func withLock<T>(_ body: (ServerAccount) throws -> T) throws -> T {
         let account = try ServerAccount.forCurrentProcess()
         do {
@@ -263,8 +338,10 @@ public struct LocalCluster: Sendable {
 
     private func currentStatus() -> Status {
         let initialized = FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path)
-        var status = Status(isRunning: false, pid: nil, port: options.port, socketDirectory: socketDirectory,
-                            dataDirectory: dataDirectory, isInitialized: initialized)
+        let saved = try? ListenSettingsFile(clusterDirectory: directory).load()
+        let listener = (try? effectiveListener(saved: saved)) ?? nil
+        var status = Status(isRunning: false, pid: nil, port: listener?.port ?? options.port, socketDirectory: socketDirectory,
+                            dataDirectory: dataDirectory, isInitialized: initialized, tcp: listener)
         // postmaster.pid lines: pid, data dir, start time, port, socket dir, listen address, …
         guard let text = try? String(contentsOf: dataDirectory.appendingPathComponent("postmaster.pid"), encoding: .utf8)
         else { return status }

@@ -22,14 +22,29 @@ struct DatabaseOptions: ParsableArguments {
             throw CommandFailure("the schema of the central database (\(selection.summary)) does not match this cardsync: \(failure)")
         } catch {
             throw CommandFailure("cannot use the central database (\(selection.summary)): \(error)",
-                                 hint: selection.source == .embedded
-                                     ? "check that PostgreSQL is installed (apt-get install postgresql) and CARDSYNC_HOME is writable"
-                                     : "check that the server runs and the URL, user and password are right")
+                                 hint: Self.hint(for: "\(error)", source: selection.source))
         }
     }
 }
 
 extension DatabaseOptions {
+    /// What to do about a failed connection, from libpq's reason.
+    static func hint(for message: String, source: DatabaseSelection.Source) -> String {
+        if message.contains("root certificate file") || message.contains("certificate verify failed") {
+            return "the server's certificate could not be verified: give the bureau's CA certificate with sslrootcert=PATH in the URL (for the embedded cluster: tls/ca.crt under CARDSYNC_HOME/postgres)"
+        }
+        if message.contains("does not match host name") {
+            return "the server's certificate is for another host name: use the name the bureau's certificate carries in the URL's host"
+        }
+        if message.contains("password authentication failed") {
+            return "the role or password is wrong, or the password was rotated: ask the bureau for new credentials (cardsync agency credentials CODE)"
+        }
+        if source == .embedded {
+            return "check that PostgreSQL is installed (apt-get install postgresql) and CARDSYNC_HOME is writable"
+        }
+        return "check that the server runs and the URL, user and password are right"
+    }
+
     /// Connects for a command that reads the projection (reports, conflicts): first repairs a
     /// projection left behind the ledger by a sync that stopped between its two commits, so that
     /// no figure is read from a stale projection.

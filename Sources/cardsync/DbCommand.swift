@@ -10,7 +10,7 @@ struct DbCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
         abstract: "Manage the central database: schema migrations, verification, the embedded cluster.",
-        subcommands: [Migrate.self, Status.self, Verify.self, Start.self, Stop.self])
+        subcommands: [Migrate.self, Status.self, Verify.self, Start.self, Stop.self, DbRolesCommand.self])
 
     struct Migrate: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -19,7 +19,8 @@ struct DbCommand: ParsableCommand {
 
         func run() throws {
             let connection = try db.selection.connect(migrate: false)
-            let report = try Migrator(connection: connection).migrate()
+            // The roles' grants too: they name the tables this migration may have added.
+            let report = try Migrator(connection: connection).migrate(privileges: true)
             if report.changedNothing {
                 print("Nothing to do: the schema is already at version \(report.currentVersion).")
             } else {
@@ -28,6 +29,11 @@ struct DbCommand: ParsableCommand {
                     print("Applied migration \(version) (\(name)).")
                 }
                 print("The schema is now at version \(report.currentVersion).")
+            }
+            if let problem = report.rolesProblem {
+                printError("Warning: \(problem)")
+            } else {
+                print("The roles' privileges match the model (cardsync db roles shows them).")
             }
         }
     }
@@ -47,7 +53,17 @@ struct DbCommand: ParsableCommand {
                 let status = cluster.status
                 print("Cluster directory: \(cluster.directory.path)")
                 print("Data directory: \(status.dataDirectory.path)\(status.isInitialized ? "" : " (not created yet: created on first use)")")
-                print("Socket directory: \(status.socketDirectory.path) (Unix socket only, no TCP)")
+                if let tcp = status.tcp {
+                    print("Socket directory: \(status.socketDirectory.path)")
+                    let when = status.isRunning ? "" : " (from the next start)"
+                    if tcp.tls {
+                        print("TCP: \(tcp), TLS only\(when); CA certificate: \(cluster.certificateAuthorityFile.path)")
+                    } else {
+                        print("TCP: \(tcp), without TLS (password authentication)\(when)")
+                    }
+                } else {
+                    print("Socket directory: \(status.socketDirectory.path) (Unix socket only, no TCP)")
+                }
                 print("Server: \(status.isRunning ? "running (pid \(status.pid.map(String.init) ?? "?"))" : "not running")")
                 if status.isRunning {
                     let admin = try Connection(conninfo: cluster.connectionURI(database: "postgres"))
@@ -101,8 +117,29 @@ struct DbCommand: ParsableCommand {
     }
 
     struct Start: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create (if needed) and start the embedded cluster.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create (if needed) and start the embedded cluster.",
+            discussion: """
+                By default the cluster listens on its Unix socket only. --listen HOST:PORT also \
+                accepts TCP connections (password authentication); with --tls, TCP is TLS only, \
+                with a certificate from the cluster's own CA, so agencies can connect with \
+                sslmode=verify-full. The choice is kept for every later start (also the ones other \
+                commands make on demand) until another --listen or --unix-socket-only.
+                """)
         @OptionGroup var db: DatabaseOptions
+        @Option(name: .long, help: ArgumentHelp(
+            "Also accept TCP connections on this address (an IP address, a host name, or 0.0.0.0 for every address; IPv6 in brackets).",
+            valueName: "HOST:PORT"))
+        var listen: String?
+        @Flag(name: .long, help: "With --listen: TCP only over TLS (certificates are made on first use).")
+        var tls = false
+        @Flag(name: .long, help: "Listen on the Unix socket only again (forget an earlier --listen).")
+        var unixSocketOnly = false
+
+        func validate() throws {
+            if tls && listen == nil { throw ValidationError("--tls requires --listen HOST:PORT") }
+            if unixSocketOnly && listen != nil { throw ValidationError("--unix-socket-only and --listen contradict each other") }
+        }
 
         func run() throws {
             let selection = db.selection
@@ -110,9 +147,31 @@ struct DbCommand: ParsableCommand {
                 throw CommandFailure("db start manages the embedded cluster, but \(selection.summary) is selected",
                                      hint: "unset CARDSYNC_DATABASE_URL and drop --database to use the embedded cluster")
             }
-            _ = try db.connect()
             let cluster = try selection.embeddedCluster()
+            let listening: LocalCluster.Listening
+            do {
+                if let listen {
+                    listening = .tcp(try TCPListener(parsing: listen, tls: tls))
+                } else {
+                    listening = unixSocketOnly ? .unixSocketOnly : .saved
+                }
+                try cluster.start(listening: listening)
+            } catch let error as LocalClusterError {
+                throw CommandFailure("cannot start the embedded cluster: \(error.message)")
+            }
+            _ = try db.connect()  // Creates and migrates the database on a first start.
             print("The embedded cluster runs in \(cluster.directory.path) (socket in \(cluster.socketDirectory.path)).")
+            guard let tcp = cluster.status.tcp else { return }
+            if tcp.tls {
+                let ca = cluster.certificateAuthorityFile.path
+                print("Listening on TCP \(tcp), TLS only (TLS 1.2 or later), password authentication (scram-sha-256).")
+                print("CA certificate: \(ca) (give agencies a copy: they verify the server with it)")
+                print("Connect with: host=\(tcp.clientHost) port=\(tcp.port) dbname=\(DatabaseSelection.embeddedDatabaseName) sslmode=verify-full sslrootcert=\(ca)")
+            } else {
+                print("Listening on TCP \(tcp) without TLS, password authentication (scram-sha-256).")
+                print("Connect with: host=\(tcp.clientHost) port=\(tcp.port) dbname=\(DatabaseSelection.embeddedDatabaseName)")
+            }
+            print("TCP clients log in as a role with a password (CREATE ROLE … LOGIN PASSWORD …, over the socket); the postgres superuser has none.")
         }
     }
 
