@@ -76,20 +76,17 @@ public struct CentralMerge {
             try ProjectionRebuild.run(on: connection, logger: logger)
         }
         clock.lap("watermark")
-        var projectionOpen = false
-        defer { if projectionOpen { try? projection.executeScript("ROLLBACK") } }
+        // The projection's transaction; dropped without a commit (an error anywhere) it rolls back.
+        var projectionTransaction: Transaction?
         let result = try connection.withTransaction { conn in
             try KeyedPlans.require(on: conn)
             let decided = try decideAndWrite(events, now: now, on: conn) { decided in
-                if projectionOpen {
-                    try projection.executeScript("ROLLBACK")
-                    projectionOpen = false
-                }
+                // A second attempt (the careful path) starts the projection's writes afresh.
+                projectionTransaction?.rollback()
                 // The projection's commit waits for its WAL like the ledger's: a sync that
                 // says it is done must leave reports, conflicts and bureau commands reading
                 // what it merged, even after a server crash right after it (issue #10).
-                try projection.executeScript("BEGIN")
-                projectionOpen = true
+                projectionTransaction = try Transaction(on: projection)
                 try KeyedPlans.require(on: projection)
                 clock.lap("decide")
                 try writeBothSidesAtOnce(decided, ledger: conn, projection: projection)
@@ -104,10 +101,8 @@ public struct CentralMerge {
         // The ledger is committed. Should this commit fail or never happen, the watermark stays
         // behind and the next merge rebuilds the projection from the ledger.
         do {
-            try projection.executeScript("COMMIT")
-            projectionOpen = false
+            try projectionTransaction?.commit()
         } catch {
-            projectionOpen = false
             throw SyncError("the batch's events are stored, but its projection rows could not be committed (\(error)); the next sync rebuilds the projection from the ledger")
         }
         clock.lap("projection-commit")
