@@ -189,18 +189,12 @@ public struct CentralMerge {
         decided.loaded = Set(store.applications.keys)
         clock.lap("load")
 
-        var counter = nextID
-        var engine = LifecycleEngine(store: store, now: now) {
-            defer { counter += 1 }
-            return counter
-        }
-        for event in numbered { engine.ingest(event) }
-        decided.effects = engine.effects
-        // Reuse conflicts go after the fold's own, whose indexes system events refer to.
-        decided.effects.conflicts += fresh.reuseConflicts
-        decided.store = engine.store
-        decided.changed = decided.effects.changedApplications.compactMap { engine.store[$0] }
-        decided.lastLedgerID = decided.effects.newEvents.lazy.map(\.event.ledgerID).max()
+        let plan = MergePlanner.plan(numbered, reuseConflicts: fresh.reuseConflicts, store: store, now: now,
+                                     firstSystemLedgerID: nextID)
+        decided.effects = plan.effects
+        decided.store = plan.store
+        decided.changed = plan.changed
+        decided.lastLedgerID = plan.lastLedgerID
         clock.lap("fold")
 
         try checkAgenciesRegistered(events: decided.effects.newEvents, applications: decided.changed, on: conn)
