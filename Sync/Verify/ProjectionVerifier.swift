@@ -3,7 +3,7 @@ import Foundation
 import PostgresClient
 
 /// `cardsync db verify`: rebuilds the projection by folding the whole ledger in ledger order,
-/// writes it to a scratch schema, and compares it with the live projection and with the
+/// writes it to temporary tables, and compares it with the live projection and with the
 /// outcomes the ledger records. The live data is only read.
 public struct ProjectionVerifier {
     let connection: Connection
@@ -47,7 +47,6 @@ public struct ProjectionVerifier {
         }
     }
 
-    static let scratchSchema = "cardsync_verify"
     static let listLimit = 200
 
     public func verify() throws -> Report {
@@ -80,16 +79,16 @@ public struct ProjectionVerifier {
             let (engine, events) = try LedgerReplay.fold(on: conn, pageSize: pageSize) { collect(&$0, into: &outcomes) }
             report.eventsReplayed = events
 
+            // Temporary tables: the bureau's roles may create them (not schemas), two verifies
+            // never meet, and nothing is left behind whatever happens.
             try conn.executeScript("""
-                DROP SCHEMA IF EXISTS \(Self.scratchSchema) CASCADE;
-                CREATE SCHEMA \(Self.scratchSchema);
-                CREATE TABLE \(Self.scratchSchema).applications (LIKE cardsync.applications);
-                CREATE TABLE \(Self.scratchSchema).outcomes (ordinal bigint, ledger_id bigint, outcome text);
+                CREATE TEMP TABLE verify_applications (LIKE cardsync.applications) ON COMMIT DROP;
+                CREATE TEMP TABLE verify_outcomes (ordinal bigint, ledger_id bigint, outcome text) ON COMMIT DROP;
                 """)
             let apps = Array(engine.store.applications.values)
             report.applicationsRebuilt = apps.count
-            try ProjectionWriter.copy(apps, into: "\(Self.scratchSchema).applications", on: conn)
-            _ = try conn.copyIn("COPY \(Self.scratchSchema).outcomes FROM STDIN (FORMAT binary)") { writer in
+            try ProjectionWriter.copy(apps, into: "pg_temp.verify_applications", on: conn)
+            _ = try conn.copyIn("COPY pg_temp.verify_outcomes FROM STDIN (FORMAT binary)") { writer in
                 var encoder = BinaryCopyEncoder()
                 for (ordinal, (id, outcome)) in outcomes.enumerated() {
                     encoder.beginRow(fieldCount: 3)
@@ -102,7 +101,6 @@ public struct ProjectionVerifier {
                 try encoder.flush(into: writer)
             }
             try compare(on: conn, into: &report)
-            try conn.executeScript("DROP SCHEMA \(Self.scratchSchema) CASCADE")
         }
         return report
     }
@@ -116,14 +114,13 @@ public struct ProjectionVerifier {
     }
 
     private func compare(on conn: Connection, into report: inout Report) throws {
-        let s = Self.scratchSchema
         var found: [String] = []
         let missing = try conn.query("""
-            SELECT application_id::text AS id, 'missing from the live projection' AS what FROM \(s).applications r
+            SELECT application_id::text AS id, 'missing from the live projection' AS what FROM pg_temp.verify_applications r
             WHERE NOT EXISTS (SELECT 1 FROM cardsync.applications a WHERE a.application_id = r.application_id)
             UNION ALL
             SELECT application_id::text, 'in the live projection but not in the ledger' FROM cardsync.applications a
-            WHERE NOT EXISTS (SELECT 1 FROM \(s).applications r WHERE r.application_id = a.application_id)
+            WHERE NOT EXISTS (SELECT 1 FROM pg_temp.verify_applications r WHERE r.application_id = a.application_id)
             ORDER BY 1
             """)
         for row in missing {
@@ -136,7 +133,7 @@ public struct ProjectionVerifier {
         let rows = try conn.query("""
             SELECT a.application_id::text AS id, array_remove(ARRAY[\(differing)], NULL) AS fields,
                    a.status AS live_status, r.status AS rebuilt_status
-            FROM cardsync.applications a JOIN \(s).applications r USING (application_id)
+            FROM cardsync.applications a JOIN pg_temp.verify_applications r USING (application_id)
             WHERE (a.*) IS DISTINCT FROM (r.*)
             ORDER BY 1
             """)
@@ -152,7 +149,7 @@ public struct ProjectionVerifier {
         let outcomes = try conn.query("""
             SELECT l.ledger_id, l.outcome AS live, o.outcome AS rebuilt
             FROM cardsync.ledger l
-            JOIN (SELECT DISTINCT ON (ledger_id) ledger_id, outcome FROM \(s).outcomes ORDER BY ledger_id, ordinal DESC) o
+            JOIN (SELECT DISTINCT ON (ledger_id) ledger_id, outcome FROM pg_temp.verify_outcomes ORDER BY ledger_id, ordinal DESC) o
               USING (ledger_id)
             WHERE l.outcome <> o.outcome
             ORDER BY l.ledger_id

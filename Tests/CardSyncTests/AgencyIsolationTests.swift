@@ -175,6 +175,40 @@ struct AgencyIsolationTests {
     }
 }
 
+/// The bureau's role (not the owner) runs every bureau-side command: in-process sync, decisions,
+/// conflicts, reports, verify.
+@Suite("Bureau role")
+struct BureauRoleTests {
+    @Test("a sync with a bureau role merges in-process; bureau decisions, conflicts and reports work with that role")
+    func bureauRoleDoesTheBureausWork() throws {
+        let w = try IsolationWorld()
+        let queue = try w.world.queue(w.agencyA)
+        let script = OutboxScript(queue)
+        let app = try script.submit()
+        try script.submit(child: 0) // the same child again: a duplicate_application conflict
+        let result = try w.sync(queue, as: w.bureauRole)
+        #expect(!result.staged)
+        #expect(result.pushed == 2)
+        #expect(result.conflictsOpened == 1)
+        let uri = w.uri(as: w.bureauRole)
+        let scratch = w.world.directory.url
+        for command in [["bureau", "approve", app.lowercased], ["conflicts", "list", "--format", "json"],
+                        ["report", "backlog", "--format", "json"], ["db", "verify"], ["agency", "list"]] {
+            let out = try CardsyncCLI.run(command + ["--database", uri], scratch: scratch)
+            #expect(out.status == 0, "\(command) as the bureau's role: \(out.stderr)")
+        }
+        // The merge service's role (cardsync_merge alone) may merge but not hand out credentials.
+        let mergeOnly = "t_merge_" + String(UUID().uuidString.prefix(8)).lowercased()
+        try w.world.db.executeScript("CREATE ROLE \(try w.world.db.escapeIdentifier(mergeOnly)) LOGIN IN ROLE cardsync_merge")
+        let refused = try CardsyncCLI.run(["agency", "credentials", w.agencyA.code, "--database", w.uri(as: mergeOnly)],
+                                          scratch: scratch)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("may not hand out agency credentials"), "\(refused.stderr)")
+        let merged = try CardsyncCLI.run(["merge", "--database", w.uri(as: mergeOnly)], scratch: scratch)
+        #expect(merged.status == 0, "\(merged.stderr)")
+    }
+}
+
 /// A flag one thread sets and another polls, plus a way to wait for the poller to finish.
 final class StopFlag: @unchecked Sendable {
     // @unchecked: guarded by `lock`.
