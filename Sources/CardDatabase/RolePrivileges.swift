@@ -79,6 +79,10 @@ public enum RolePrivileges {
                 ALTER DEFAULT PRIVILEGES IN SCHEMA cardsync GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO cardsync_merge;
 
                 """
+            // Connecting (and temporary tables: db verify's scratch) also when PUBLIC may not,
+            // as Deploy/sql/create-central-database.sql sets it up.
+            let database = try conn.query("SELECT current_database() AS name").first?.decode(String.self, column: "name") ?? ""
+            sql += "GRANT CONNECT, TEMPORARY ON DATABASE \(try conn.escapeIdentifier(database)) TO cardsync_merge, cardsync_agency;\n"
             for (table, privileges) in mergeWrites { sql += "GRANT \(privileges) ON \(table) TO cardsync_merge;\n" }
             for f in agencyFunctions { sql += "GRANT EXECUTE ON FUNCTION \(f) TO cardsync_agency, cardsync_merge;\n" }
             for f in mergeFunctions { sql += "GRANT EXECUTE ON FUNCTION \(f) TO cardsync_merge;\n" }

@@ -133,11 +133,8 @@ public struct CentralMerge {
 
     private func raiseHighWaterMark(agency: String?, pushedSeq: Int64?, on conn: Connection) throws {
         guard let agency, let pushedSeq else { return }
-        try conn.execute("""
-            INSERT INTO cardsync.agency_sync_state (agency_code, pushed_seq, last_push_at) VALUES ($1, $2, now())
-            ON CONFLICT (agency_code) DO UPDATE
-            SET pushed_seq = GREATEST(agency_sync_state.pushed_seq, EXCLUDED.pushed_seq), last_push_at = now()
-            """, [.text(agency), .int64(pushedSeq)])
+        // The same statement a reconcile and a staging use (migration 6), in this transaction.
+        try AgencyFunctions(connection: conn, agency: agency).raisePushedSeq(to: pushedSeq)
     }
 
     /// Thrown inside the one-connection merge when the projection is behind the ledger.

@@ -21,22 +21,6 @@ public enum PendingExpiry {
         }
     }
 
-    static let reportSQL = """
-        WITH cursor AS (
-            SELECT coalesce((SELECT expired_reported_through FROM cardsync.agency_sync_state WHERE agency_code = $1), 0) AS through
-        )
-        SELECT (SELECT count(*) FROM cardsync.conflicts c, cursor
-                WHERE c.kind = 'pending_expired' AND c.conflict_id > cursor.through AND $1 = ANY(c.agency_codes))::int8 AS fresh,
-               (SELECT through FROM cursor)::int8 AS through,
-               coalesce((SELECT max(conflict_id) FROM cardsync.conflicts), 0)::int8 AS last
-        """
-
-    static let moveCursorSQL = """
-        INSERT INTO cardsync.agency_sync_state (agency_code, expired_reported_through) VALUES ($1, $2)
-        ON CONFLICT (agency_code) DO UPDATE
-        SET expired_reported_through = GREATEST(agency_sync_state.expired_reported_through, EXCLUDED.expired_reported_through)
-        """
-
     /// The sweep (see `sweep`), then the `pending_expired` conflicts concerning `agency` that no
     /// sync of it has reported yet, which count as reported once this returns: one transaction
     /// under the merge lock, so that every conflict with a lower id is committed and none is
@@ -50,13 +34,8 @@ public enum PendingExpiry {
             // sweep runs again next time: neither is worth a disk flush per agency sync.
             try conn.executeScript("SET LOCAL synchronous_commit = off")
             try ConflictWriter.openExpired(horizonSeconds: horizonSeconds, on: conn)
-            guard let row = try conn.query(reportSQL, [.text(agency)]).first else { return 0 }
-            let fresh = try row.decode(Int64.self, column: "fresh")
-            let last = try row.decode(Int64.self, column: "last")
-            if last > (try row.decode(Int64.self, column: "through")) {
-                try conn.execute(moveCursorSQL, [.text(agency), .int64(last)])
-            }
-            return Int(fresh)
+            // What a staging sync calls alone (migration 6): one cursor rule for both paths.
+            return try AgencyFunctions(connection: conn, agency: agency).takeExpiredReports()
         }
     }
 }

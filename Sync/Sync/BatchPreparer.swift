@@ -6,7 +6,7 @@ import Foundation
 struct PreparedBatch: @unchecked Sendable {
     // @unchecked: built on the preparer's thread and handed over whole, never shared after.
     var events: [LedgerEvent] = []
-    /// The valid events' lines as the outbox holds them (kept only for a staged push).
+    /// The valid events' lines as the outbox holds them (a staged push: then `events` is empty).
     var lines: [String] = []
     var quarantined: [(OutboxLine, QuarantineReason)] = []
     /// The greatest valid seq in the batch.
@@ -87,7 +87,7 @@ final class BatchPreparer: @unchecked Sendable {
         let validator = EventLineValidator(mode: .outbox, now: clock())
         var batch = PreparedBatch()
         batch.reachedEnd = lines.count < size
-        batch.events.reserveCapacity(lines.count)
+        if !keepsLines { batch.events.reserveCapacity(lines.count) }
         for line in lines {
             let verdict = validator.check(line.bytes, lineNumber: line.lineNumber, lastSeq: lastSeq)
             if let seq = verdict.seq { lastSeq = max(lastSeq ?? seq, seq) }
@@ -98,8 +98,13 @@ final class BatchPreparer: @unchecked Sendable {
                 // centre's pushed_seq: the centre recognises what it has by event_id. A seq
                 // alone proves nothing after the agency restored its queue from a backup and
                 // recorded new events under the seqs it had used before.
-                batch.events.append(LedgerEvent(queueEvent: event, agency: agency))
-                if keepsLines { batch.lines.append(String(decoding: line.bytes, as: UTF8.self)) }
+                // A staged push sends the line itself (the bureau's merge parses it again), so
+                // its parsed form is not kept: a batch's events cost several times its lines.
+                if keepsLines {
+                    batch.lines.append(String(decoding: line.bytes, as: UTF8.self))
+                } else {
+                    batch.events.append(LedgerEvent(queueEvent: event, agency: agency))
+                }
             case .failure(let reason):
                 // After a central restore the outbox is re-read from the start; lines quarantined
                 // before are already in quarantine.jsonl.
