@@ -10,13 +10,12 @@ import PostgresClient
 /// tenfold. Analysing the look-up columns whenever a table has doubled since its last analysis
 /// keeps every batch on the right index, a dozen analyses over a million events.
 enum StatisticsKeeper {
-    /// The columns the merge's look-ups filter on. Sampling only these skips the large jsonb
-    /// columns, whose statistics cost most of a full ANALYZE; autovacuum still analyses every
-    /// column later, for the reports' queries.
-    static let lookupColumns = [
-        "ledger": "event_id, application_id, type, outcome, awaits_application",
-        "applications": "application_id, child_id_number, status",
-    ]
+    /// The tables whose look-up columns are analysed. Sampling only the columns the merge's
+    /// look-ups filter on skips the large jsonb columns, whose statistics cost most of a full
+    /// ANALYZE; autovacuum still analyses every column later, for the reports' queries. The
+    /// column lists live in `cardsync.analyze_lookup_columns` (migration 6), which runs as the
+    /// tables' owner: the bureau's roles may not ANALYZE tables they do not own.
+    static let tables = ["applications", "ledger"]
 
     /// Analyses the sync's big tables if they have more than doubled since their last analysis
     /// (and hold at least 20,000 rows). Runs outside any transaction that holds the merge lock.
@@ -29,18 +28,14 @@ enum StatisticsKeeper {
             SELECT t.name AS relname FROM unnest($1::text[]) AS t(name)
             JOIN pg_class c ON c.oid = to_regclass('cardsync.' || t.name)
             WHERE pg_stat_get_live_tuples(c.oid) > greatest(20000, 2 * c.reltuples)
-            """, [.textArray(Array(lookupColumns.keys).sorted())])
+            """, [.textArray(tables)])
         for row in rows {
             let table = try row.decode(String.self, column: "relname")
-            guard let columns = lookupColumns[table] else { continue }
-            // A sample of 6,000 rows instead of 30,000: enough to tell that an id is (nearly)
+            // The function samples 6,000 rows instead of 30,000 (statistics target 20): enough to tell that an id is (nearly)
             // unique and which few values a status has, which is all these plans need.
             // SKIP_LOCKED: autovacuum often vacuums these tables while they grow. Waiting for
             // its lock took a second (until the server cancelled the vacuum, to be redone
             // later); skipped, the analysis is tried again before the next batch.
-            // Through a function that runs as the tables' owner: the bureau's roles may not
-            // ANALYZE tables they do not own (migration 6 holds the same column lists).
-            _ = columns
             try conn.execute("SELECT cardsync.analyze_lookup_columns($1)", [.text(table)])
             logger.debug("analysed a table that grew during sync (unless autovacuum held it)", metadata: ["table": "\(table)"])
         }
