@@ -111,19 +111,6 @@ struct MergeCommand: ParsableCommand {
     }
 }
 
-extension StagedBatchMerger.Totals {
-    static func + (a: Self, b: Self) -> Self {
-        var r = a
-        r.batches += b.batches
-        r.lines += b.lines
-        r.merged = r.merged + b.merged
-        r.merged.ledgerIDs = []
-        r.refused += b.refused
-        r.expiredConflicts += b.expiredConflicts
-        return r
-    }
-}
-
 /// SIGTERM and SIGINT, turned into a flag the merge loop reads between batches.
 final class StopSignal: @unchecked Sendable {
     // @unchecked: `stopped` is guarded by `lock`; the signal sources are kept alive here.

@@ -40,6 +40,18 @@ public struct StagedBatchMerger {
 
         public init() {}
 
+        /// Two runs' totals together (a service's rounds).
+        public static func + (a: Totals, b: Totals) -> Totals {
+            var r = a
+            r.batches += b.batches
+            r.lines += b.lines
+            r.merged = r.merged + b.merged
+            r.merged.ledgerIDs = []
+            r.refused += b.refused
+            r.expiredConflicts += b.expiredConflicts
+            return r
+        }
+
         public var json: JSONValue {
             [
                 "batches": .int(Int64(batches)), "lines": .int(Int64(lines)),

@@ -13,34 +13,10 @@ import TestSupport
 
 // MARK: - Running the real executable with a crash point
 
-/// Runs the `cardsync` executable like `CardsyncCLI.run`, optionally with `CARDSYNC_CRASH_AT`
-/// set (CardsyncCLI passes the test process's environment through and cannot add it).
+/// Runs the `cardsync` executable, optionally with `CARDSYNC_CRASH_AT` set.
 enum StagedCLI {
     static func run(_ arguments: [String], scratch: URL, crashAt: String? = nil) throws -> CardsyncCLI.Output {
-        guard let executable = CardsyncCLI.executable else { throw CardsyncCLI.NotBuilt() }
-        let id = UUID().uuidString
-        let stdoutURL = scratch.appendingPathComponent("staged-cli-\(id).out")
-        let stderrURL = scratch.appendingPathComponent("staged-cli-\(id).err")
-        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["CARDSYNC_DATABASE_URL"] = nil
-        environment["CARDSYNC_HOME"] = scratch.appendingPathComponent("home").path
-        environment["CARDSYNC_LOG_LEVEL"] = nil
-        environment["CARDSYNC_CRASH_AT"] = crashAt
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
-        process.standardError = try FileHandle(forWritingTo: stderrURL)
-        try process.run()
-        process.waitUntilExit()
-        return CardsyncCLI.Output(status: process.terminationStatus,
-                                  signaled: process.terminationReason == .uncaughtSignal,
-                                  stdout: String(decoding: QueueFiles.bytes(stdoutURL), as: UTF8.self),
-                                  stderr: String(decoding: QueueFiles.bytes(stderrURL), as: UTF8.self))
+        try CardsyncCLI.run(arguments, scratch: scratch, environment: crashAt.map { ["CARDSYNC_CRASH_AT": $0] } ?? [:])
     }
 }
 
@@ -145,18 +121,8 @@ struct StagedCrashTests {
 
         init() throws {
             directory = try TemporaryDirectory(prefix: "cardsync-staged-kill")
-            let generated = directory.url.appendingPathComponent("generated")
-            let generate = try StagedCLI.run(["generate", generated.path, "--agencies", "1", "--applications", "110",
-                                              "--months", "2", "--seed", "20261207", "--faults", "0.04",
-                                              "--end", CardsyncCLI.today], scratch: directory.url)
-            guard generate.status == 0 else { throw SyncError("cardsync generate failed: \(generate.stderr)") }
-            let names = try FileManager.default.contentsOfDirectory(atPath: generated.path).sorted()
-            guard let name = names.first(where: {
-                FileManager.default.fileExists(atPath: generated.appendingPathComponent($0).appendingPathComponent("agency.json").path)
-            }) else { throw SyncError("no queue was generated") }
-            queue = QueueDirectory(generated.appendingPathComponent(name))
+            (queue, decisions) = try CardsyncCLI.generateOneQueue(in: directory.url, seed: "20261207")
             agency = try queue.readAgency()
-            decisions = generated.appendingPathComponent("bureau-decisions.jsonl")
 
             let w = try StagedRoleWorld(agency: agency, decisions: decisions)
             let copy = try QueueFiles.copy(queue, to: w.world.path("reference"))

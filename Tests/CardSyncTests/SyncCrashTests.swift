@@ -29,18 +29,8 @@ struct SyncCrashTests {
 
         init() throws {
             directory = try TemporaryDirectory(prefix: "cardsync-kill")
-            let generated = directory.url.appendingPathComponent("generated")
-            let generate = try CardsyncCLI.run(["generate", generated.path, "--agencies", "1", "--applications", "110",
-                                                "--months", "2", "--seed", "20261125", "--faults", "0.04",
-                                                "--end", CardsyncCLI.today], scratch: directory.url)
-            guard generate.status == 0 else { throw SyncError("cardsync generate failed: \(generate.stderr)") }
-            let names = try FileManager.default.contentsOfDirectory(atPath: generated.path).sorted()
-            guard let name = names.first(where: {
-                FileManager.default.fileExists(atPath: generated.appendingPathComponent($0).appendingPathComponent("agency.json").path)
-            }) else { throw SyncError("no queue was generated") }
-            queue = QueueDirectory(generated.appendingPathComponent(name))
+            (queue, decisions) = try CardsyncCLI.generateOneQueue(in: directory.url, seed: "20261125")
             agency = try queue.readAgency()
-            decisions = generated.appendingPathComponent("bureau-decisions.jsonl")
 
             let world = try Self.prepare(self.queue, agency: agency, decisions: decisions)
             let copy = try QueueFiles.copy(queue, to: world.path("reference"))

@@ -394,7 +394,8 @@ enum CardsyncCLI {
         let stdoutURL: URL
         let stderrURL: URL
 
-        init(_ arguments: [String], scratch: URL) throws {
+        /// `environment` is added to the test process's own (e.g. `CARDSYNC_CRASH_AT`).
+        init(_ arguments: [String], scratch: URL, environment extra: [String: String] = [:]) throws {
             guard let executable = CardsyncCLI.executable else { throw NotBuilt() }
             let id = UUID().uuidString
             stdoutURL = scratch.appendingPathComponent("cli-\(id).out")
@@ -408,6 +409,7 @@ enum CardsyncCLI {
             environment["CARDSYNC_DATABASE_URL"] = nil
             environment["CARDSYNC_HOME"] = scratch.appendingPathComponent("home").path
             environment["CARDSYNC_LOG_LEVEL"] = nil
+            for (key, value) in extra { environment[key] = value }
             process.environment = environment
             process.standardInput = FileHandle.nullDevice
             process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
@@ -426,12 +428,26 @@ enum CardsyncCLI {
         }
     }
 
-    static func start(_ arguments: [String], scratch: URL) throws -> Running {
-        try Running(arguments, scratch: scratch)
+    static func start(_ arguments: [String], scratch: URL, environment: [String: String] = [:]) throws -> Running {
+        try Running(arguments, scratch: scratch, environment: environment)
     }
 
-    static func run(_ arguments: [String], scratch: URL) throws -> Output {
-        try start(arguments, scratch: scratch).wait()
+    static func run(_ arguments: [String], scratch: URL, environment: [String: String] = [:]) throws -> Output {
+        try start(arguments, scratch: scratch, environment: environment).wait()
+    }
+
+    /// One agency's generated queue (faulty lines included) and the bureau's decisions for it,
+    /// under `directory`: the workload of the kill tests.
+    static func generateOneQueue(in directory: URL, seed: String) throws -> (queue: QueueDirectory, decisions: URL) {
+        let generated = directory.appendingPathComponent("generated")
+        let generate = try run(["generate", generated.path, "--agencies", "1", "--applications", "110",
+                                "--months", "2", "--seed", seed, "--faults", "0.04", "--end", today], scratch: directory)
+        guard generate.status == 0 else { throw SyncError("cardsync generate failed: \(generate.stderr)") }
+        let names = try FileManager.default.contentsOfDirectory(atPath: generated.path).sorted()
+        guard let name = names.first(where: {
+            FileManager.default.fileExists(atPath: generated.appendingPathComponent($0).appendingPathComponent("agency.json").path)
+        }) else { throw SyncError("no queue was generated") }
+        return (QueueDirectory(generated.appendingPathComponent(name)), generated.appendingPathComponent("bureau-decisions.jsonl"))
     }
 
     /// Today's date in UTC as YYYY-MM-DD: a `generate --end` whose events all lie in the past.

@@ -150,9 +150,7 @@ BEGIN
     INSERT INTO cardsync.staged_batches (batch_id, agency_code, staged_by, line_count, max_seq)
     VALUES (v_batch, v_own, session_user, v_count, p_max_seq);
     INSERT INTO cardsync.staged_lines (batch_id, lines) VALUES (v_batch, p_lines);
-    INSERT INTO cardsync.agency_sync_state (agency_code, pushed_seq, last_push_at) VALUES (v_own, p_max_seq, now())
-    ON CONFLICT (agency_code) DO UPDATE
-    SET pushed_seq = GREATEST(cardsync.agency_sync_state.pushed_seq, EXCLUDED.pushed_seq), last_push_at = now();
+    PERFORM cardsync.raise_pushed_seq(v_own, p_max_seq);
     PERFORM pg_notify('cardsync_staged', v_own);
     RETURN v_batch;
 END
@@ -256,7 +254,7 @@ END
 $fn$;
 REVOKE ALL ON FUNCTION cardsync.record_pull(text, bigint) FROM PUBLIC;
 
--- Raises the agency's high-water mark (a repair push of the bureau's roles, or a reconcile).
+-- Raises the agency's high-water mark (staging, an in-process merge, a reconcile).
 CREATE FUNCTION cardsync.raise_pushed_seq(p_agency text, p_seq bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
