@@ -130,23 +130,16 @@ extension ReportTable {
 // MARK: - CSV
 
 extension ReportTable {
-    /// RFC 4180: CRLF line ends, a header row, fields quoted when they hold a comma, a quote or a
-    /// line break (quotes doubled); UTF-8 with a byte-order mark for spreadsheet programs.
+    /// The table through the shared `CSVWriter`: RFC 4180, CRLF, a header row, UTF-8 with a
+    /// byte-order mark, and no cell a spreadsheet would run as a formula.
     func renderCSV() -> String {
-        func field(_ s: String) -> String {
-            let needsQuotes = s.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
-                || s.unicodeScalars.contains { $0 == "\r" || $0 == "\n" }
-            guard needsQuotes else { return s }
-            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        }
-        var out = "\u{FEFF}"
-        out += headers.map(field).joined(separator: ",") + "\r\n"
+        var csv = CSVWriter(header: headers)
         for row in rows {
-            out += row.cells.map { cell -> String in
+            csv.append(row.cells.map { cell -> String in
                 if case .days(nil) = cell { return "" }
-                return field(cell.display)
-            }.joined(separator: ",") + "\r\n"
+                return cell.display
+            })
         }
-        return out
+        return csv.text
     }
 }

@@ -1,3 +1,4 @@
+import CardCore
 import CardDatabase
 import CardSync
 import Foundation
@@ -50,7 +51,7 @@ struct StagedSyncBench {
         let started = ContinuousClock.now
         let board = SyncBoard(count: queues.count)
         let (paths, uris) = (queues, agencyURIs)
-        DispatchQueue.concurrentPerform(iterations: max(1, min(jobs, paths.count))) { _ in
+        ConcurrentWorkers.run(max(1, min(jobs, paths.count))) { _ in
             while let index = board.next() {
                 let outcome = Result {
                     try ChildProcess.runCardsync(["sync", paths[index], "--database", uris[index], "--merge-wait", "0", "--json"])

@@ -132,24 +132,17 @@ struct ConflictsCommand: ParsableCommand {
         static let csvHeader = ["conflict_id", "kind", "status", "detected_at", "agency_codes", "application_ids",
                                 "outcome", "resolved_at", "resolved_by", "note", "summary"]
 
-        /// RFC 4180: CRLF line ends, fields quoted when they hold a comma, quote or line break;
-        /// UTF-8 with a byte order mark so spreadsheet programs read Chinese text correctly.
+        /// One row per conflict, written by the shared `CSVWriter` (RFC 4180, BOM, formulas neutralised).
         static func csv(_ conflicts: [ConflictRecord]) -> String {
-            var out = "\u{FEFF}" + csvHeader.map(csvField).joined(separator: ",") + "\r\n"
+            var csv = CSVWriter(header: csvHeader)
             for c in conflicts {
-                let fields = [
+                csv.append([
                     String(c.id), c.kind.rawValue, c.status.rawValue, c.detectedAt.rfc3339,
                     c.agencyCodes.joined(separator: " "), c.applicationIDs.map(\.lowercased).joined(separator: " "),
                     c.outcome?.rawValue ?? "", c.resolvedAt?.rfc3339 ?? "", c.resolvedBy ?? "", c.note ?? "", c.summary,
-                ]
-                out += fields.map(csvField).joined(separator: ",") + "\r\n"
+                ])
             }
-            return out
-        }
-
-        static func csvField(_ s: String) -> String {
-            guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
-            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            return csv.text
         }
     }
 

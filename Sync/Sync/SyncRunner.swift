@@ -37,7 +37,7 @@ public struct SyncRunner: Sendable {
         // queues as they free up instead (claiming ahead would leave one idle at the end while
         // another holds two), and their validation overlaps anyway.
         let readAhead = workers == 1
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        ConcurrentWorkers.run(workers) { _ in
             var connections: Connections?
             var current = board.next()
             var prefetch: FirstBatchPrefetch?
