@@ -6,7 +6,9 @@ import CardCore
 func escapeHTML(_ s: String) -> String {
     var out = ""
     out.reserveCapacity(s.utf8.count)
-    for ch in s.unicodeScalars {
+    // Control characters and bidirectional overrides from queue-supplied names are shown as
+    // escapes: U+202E would otherwise print the rest of a filed report's cell reversed.
+    for ch in TerminalText.escapingControls(s, keepingNewlines: true).unicodeScalars {
         switch ch {
         case "&": out += "&amp;"
         case "<": out += "&lt;"

@@ -57,6 +57,10 @@ func padded(_ s: String, to width: Int, right: Bool) -> String {
 
 extension ReportTable {
     func renderText() -> String {
+        // Agency names and districts come from agencies' queue files: shown, never acted on.
+        let title = TerminalText.escapingControls(title)
+        let context = context.map { (TerminalText.escapingControls($0.0), TerminalText.escapingControls($0.1)) }
+        let headers = headers.map { TerminalText.escapingControls($0) }
         var out = title + "\n"
         out += String(repeating: "=", count: displayWidth(title)) + "\n"
         let labelWidth = context.map { displayWidth($0.0) }.max() ?? 0
@@ -68,7 +72,7 @@ extension ReportTable {
         let numeric = (0..<columnCount).map { c in rows.contains { $0.cells[c].isNumeric } }
         var widths = headers.map(displayWidth)
         for row in rows {
-            for (c, cell) in row.cells.enumerated() { widths[c] = max(widths[c], displayWidth(cell.display)) }
+            for (c, cell) in row.cells.enumerated() { widths[c] = max(widths[c], displayWidth(TerminalText.escapingControls(cell.display))) }
         }
         func line(_ cells: [String]) -> String {
             var parts: [String] = []
@@ -86,9 +90,9 @@ extension ReportTable {
                 out += rule
                 ruledBeforeTotals = true
             }
-            out += line(row.cells.map(\.display))
+            out += line(row.cells.map { TerminalText.escapingControls($0.display) })
         }
-        out += "\n" + footnote + "\n"
+        out += "\n" + TerminalText.escapingControls(footnote, keepingNewlines: true) + "\n"
         return out
     }
 }
@@ -99,7 +103,7 @@ extension ReportTable {
     func renderMarkdown() -> String {
         func escape(_ s: String) -> String {
             var out = ""
-            for ch in s {
+            for ch in TerminalText.escapingControls(s, keepingNewlines: true) {
                 switch ch {
                 case "|": out += "\\|"
                 case "\\", "*", "_", "`", "[", "]", "<", ">": out += "\\" + String(ch)

@@ -73,6 +73,10 @@ public enum JSONWriter {
     }
 
     /// Appends UTF-8 bytes (assumed valid) as a JSON string literal.
+    ///
+    /// Besides what JSON requires, DEL, the C1 controls and the bidirectional overrides and
+    /// isolates are written as `\u` escapes: the value is the same, but JSON printed on a
+    /// terminal cannot drive it or show a queue's text reversed.
     public static func writeString(utf8 bytes: UnsafeRawBufferPointer, into out: inout [UInt8]) {
         out.append(0x22)
         var runStart = 0
@@ -80,8 +84,24 @@ public enum JSONWriter {
         var k = 0
         while k < n {
             let c = bytes[k]
-            if c >= 0x20 && c != 0x22 && c != 0x5C {
+            if c >= 0x20 && c < 0x7F && c != 0x22 && c != 0x5C {
                 k += 1
+                continue
+            }
+            if c >= 0x80 {
+                let length = terminalActiveSequenceLength(bytes, at: k)
+                if length == 0 {
+                    k += 1
+                    continue
+                }
+                if runStart < k { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<k])) }
+                let scalar = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[k..<(k + length)]), as: UTF8.self)
+                    .unicodeScalars.first!.value
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), hex[Int(scalar >> 12 & 0xF)], hex[Int(scalar >> 8 & 0xF)],
+                                        hex[Int(scalar >> 4 & 0xF)], hex[Int(scalar & 0xF)]])
+                k += length
+                runStart = k
                 continue
             }
             if runStart < k { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<k])) }
@@ -102,6 +122,24 @@ public enum JSONWriter {
         }
         if runStart < n { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<n])) }
         out.append(0x22)
+    }
+
+    /// The UTF-8 length of the scalar at `k` if it is a C1 control (U+0080–U+009F), U+061C,
+    /// U+200E/U+200F, U+202A–U+202E or U+2066–U+2069; otherwise 0.
+    private static func terminalActiveSequenceLength(_ bytes: UnsafeRawBufferPointer, at k: Int) -> Int {
+        let n = bytes.count
+        switch bytes[k] {
+        case 0xC2 where k + 1 < n && (0x80...0x9F).contains(bytes[k + 1]):
+            return 2
+        case 0xD8 where k + 1 < n && bytes[k + 1] == 0x9C:
+            return 2
+        case 0xE2 where k + 2 < n && bytes[k + 1] == 0x80 && (bytes[k + 2] == 0x8E || bytes[k + 2] == 0x8F || (0xAA...0xAE).contains(bytes[k + 2])):
+            return 3
+        case 0xE2 where k + 2 < n && bytes[k + 1] == 0x81 && (0xA6...0xA9).contains(bytes[k + 2]):
+            return 3
+        default:
+            return 0
+        }
     }
 
     /// Appends a double in its shortest round-trip form; `null` if not finite.

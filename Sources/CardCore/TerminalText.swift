@@ -1,5 +1,33 @@
 /// Text laid out for a terminal, where East Asian wide characters take two columns.
 public enum TerminalText {
+    /// `s` with every scalar that a terminal would act on rather than show (C0 and C1 control
+    /// characters, DEL, and the bidirectional overrides and isolates that reorder what follows)
+    /// written as a visible `\u{…}` escape.
+    ///
+    /// Names, addresses and notes come from agencies' queues: printed raw, `ESC ] 0 ; … BEL` would
+    /// retitle the operator's terminal, `ESC [ 2 J` clear it, and U+202E show text reversed.
+    /// With `keepingNewlines`, `\n` stays a line break (for whole blocks of output); a table
+    /// cell escapes it too, since a line break inside a cell would break the table.
+    public static func escapingControls(_ s: String, keepingNewlines: Bool = false) -> String {
+        func mustEscape(_ scalar: Unicode.Scalar) -> Bool {
+            switch scalar.value {
+            case 0x0A: return !keepingNewlines
+            case 0x00...0x1F, 0x7F...0x9F, 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: return true
+            default: return false
+            }
+        }
+        guard s.unicodeScalars.contains(where: mustEscape) else { return s }
+        var out = String.UnicodeScalarView()
+        for scalar in s.unicodeScalars {
+            if mustEscape(scalar) {
+                out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out)
+    }
+
     /// Terminal columns a string occupies: East Asian wide and fullwidth characters take two,
     /// combining marks and zero-width characters none, everything else one.
     public static func displayWidth(_ s: String) -> Int {

@@ -167,7 +167,8 @@ struct ConflictsCommand: ParsableCommand {
             if json {
                 print(JSONWriter.string(detail.json, pretty: true))
             } else {
-                print(Self.text(detail))
+                // Names and addresses from the queues: shown escaped, never acted on by the terminal.
+                print(TerminalText.escapingControls(Self.text(detail), keepingNewlines: true))
             }
         }
 

@@ -8,6 +8,9 @@ struct TextTable {
     var rightAligned: Set<Int> = []
 
     func render() -> String {
+        // Cells can hold names and notes from agencies' queues: never let them drive the terminal.
+        let headers = headers.map { TerminalText.escapingControls($0) }
+        let rows = rows.map { $0.map { TerminalText.escapingControls($0) } }
         var widths = headers.map(Self.displayWidth)
         for row in rows {
             for (i, cell) in row.enumerated() where i < widths.count {
