@@ -112,11 +112,12 @@ struct DemoCommand: ParsableCommand {
     private func syncAll(_ queues: [QueueDirectory], uri: String, label: String) throws -> SyncReport {
         let bar = ProgressBar(label)
         let runner = SyncRunner(connect: { try Connection(conninfo: uri) })
+        let started = ContinuousClock.now
         let results = runner.run(queues, jobs: jobs) { finished, done, total in
             bar.update(total > 0 ? Double(done) / Double(total) : 0, note: "\(finished)/\(queues.count) agencies")
         }
         bar.finish()
-        let report = SyncReport(queues: queues, results: results)
+        let report = SyncReport(queues: queues, results: results, elapsed: (ContinuousClock.now - started).seconds)
         if let failure = report.failures.first { throw CommandFailure("sync of \(failure.queue) failed: \(failure.message)") }
         return report
     }

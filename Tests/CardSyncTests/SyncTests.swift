@@ -285,6 +285,17 @@ struct SyncTests {
         }
         #expect(totals["conflicts_opened"]?.intValue == 1)
         #expect(Set(totals.keys).isSuperset(of: rowKeys.filter { $0 != "agency_code" }))
+        // totals.seconds is the whole run's elapsed time, so it covers every agency's own sync.
+        func number(_ value: JSONValue?) -> Double? {
+            switch value {
+            case .double(let d)?: return d
+            case .int(let i)?: return Double(i)
+            default: return nil
+            }
+        }
+        let rowSeconds = rows.compactMap { number($0["seconds"]) }
+        #expect(rowSeconds.count == 2)
+        #expect((number(totals["seconds"]) ?? -1) >= rowSeconds.max() ?? .infinity)
 
         // A second run: the same shape, nothing pushed; --strict is about this run's results.
         let again = try CardsyncCLI.run(["sync", fr.path, online.path, "--database", world.uri, "--json", "--strict"],
