@@ -75,7 +75,7 @@ public func runBacklogReport(_ query: BacklogReportQuery, on connection: Connect
             }
         }
         if let agency = query.agency, agencies.isEmpty {
-            throw ReportError("no agency with code \(agency) is registered (see `cardsync agency list`)")
+            throw ReportError("no agency with code \(agency) is registered (see `cardsync agency list`)", badArgument: true)
         }
         return BacklogReport(
             asOf: ReportInstant(instant: asOf, offsetSeconds: try c.int("instant_offset")),
@@ -92,12 +92,14 @@ public func parseReportInstant(_ text: String, timezone: String, on connection: 
     let looksLocal = text.utf8.count >= 10 && CivilDate(iso: text.prefix(10)) != nil
         && text.utf8.allSatisfy { "0123456789-:T .".utf8.contains($0) }
     guard looksLocal else {
-        throw ReportError("cannot read \"\(text)\" as a time: use 2026-10-31T18:00:00+08:00, 2026-11-01T08:30 or 2026-11-01")
+        throw ReportError("cannot read \"\(text)\" as a time: use 2026-10-31T18:00:00+08:00, 2026-11-01T08:30 or 2026-11-01",
+                          badArgument: true)
     }
     do {
         let rows = try connection.reportQuery(localInstantSQL, [.text(text), .text(timezone)], timezone: timezone)
         return try rows[0].decode(PostgresTimestamp.self, column: "instant")
     } catch let error as PostgresError where error.sqlStateClass == "22" {
-        throw ReportError("cannot read \"\(text)\" as a time: use 2026-10-31T18:00:00+08:00, 2026-11-01T08:30 or 2026-11-01")
+        throw ReportError("cannot read \"\(text)\" as a time: use 2026-10-31T18:00:00+08:00, 2026-11-01T08:30 or 2026-11-01",
+                          badArgument: true)
     }
 }

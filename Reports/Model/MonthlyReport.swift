@@ -87,7 +87,7 @@ public func runMonthlyReport(_ query: MonthlyReportQuery, on connection: Connect
             }
         }
         if let agency = query.agency, agencies.isEmpty {
-            throw ReportError("no agency with code \(agency) is registered (see `cardsync agency list`)")
+            throw ReportError("no agency with code \(agency) is registered (see `cardsync agency list`)", badArgument: true)
         }
         return MonthlyReport(
             month: query.month, timezone: query.timezone, slaDays: query.slaDays,

@@ -95,7 +95,13 @@ public struct ReportInstant: Sendable, Equatable {
 /// Why a report could not be produced (bad arguments the database cannot check for us).
 public struct ReportError: Error, CustomStringConvertible, Sendable {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// The error is about a value the person typed (a time zone, an instant) that only the
+    /// server could judge: the command line reports it as a usage error, like any other bad value.
+    public var isBadArgument: Bool
+    public init(_ message: String, badArgument: Bool = false) {
+        self.message = message
+        isBadArgument = badArgument
+    }
     public var description: String { message }
 }
 
@@ -121,7 +127,8 @@ extension Connection {
         do {
             return try query(sql, parameters)
         } catch let error as PostgresError where error.sqlState == "22023" && error.message.contains("time zone") {
-            throw ReportError("unknown time zone \"\(timezone)\": use an IANA name such as Asia/Shanghai, UTC or America/New_York")
+            throw ReportError("unknown time zone \"\(timezone)\": use an IANA name such as Asia/Shanghai, UTC or America/New_York",
+                              badArgument: true)
         }
     }
 }

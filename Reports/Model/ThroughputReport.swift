@@ -104,7 +104,7 @@ public func runThroughputReport(_ query: ThroughputReportQuery, on connection: C
             }
         }
         if let agency = query.agency, agencies.isEmpty {
-            throw ReportError("no agency with code \(agency) is registered (see `cardsync agency list`)")
+            throw ReportError("no agency with code \(agency) is registered (see `cardsync agency list`)", badArgument: true)
         }
         let c = clock[0]
         return ThroughputReport(

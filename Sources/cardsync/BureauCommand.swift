@@ -20,6 +20,12 @@ struct BureauCommand: ParsableCommand {
             discussion: "Without it an unknown id refuses the whole command: it is usually a typing mistake. With it the decision waits until the agency's submission arrives."))
         var allowUnknown = false
 
+        /// Checked while parsing, so a mistyped id gets this command's usage, not the top level's.
+        func validate() throws {
+            _ = try ids()
+            _ = try instant()
+        }
+
         func ids() throws -> [UUID] {
             guard !applications.isEmpty else { throw ValidationError("name at least one application id") }
             return try applications.map {

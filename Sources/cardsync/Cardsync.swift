@@ -42,6 +42,8 @@ struct Cardsync: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let failure as UsageFailure {
+            failure.exit()
         } catch {
             exit(withError: error)
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import CardDatabase
 import CardSync
 import Logging
@@ -61,6 +62,33 @@ extension DatabaseOptions {
 }
 
 /// A failure the user can act on: printed as `Error: message` plus a hint, exit status 1.
+/// A bad value on the command line that could only be judged after parsing (by the server, say):
+/// reported like the argument parser's own usage errors, with the subcommand's usage, exit 64.
+struct UsageFailure: Error {
+    let command: any ParsableCommand.Type
+    let message: String
+
+    init(_ command: any ParsableCommand.Type, _ message: String) {
+        self.command = command
+        self.message = message
+    }
+
+    /// Prints the message and `command`'s usage (its full path from `cardsync`) the way
+    /// ArgumentParser prints its own usage errors, and exits 64.
+    func exit() -> Never {
+        let usage = Cardsync.usageString(for: command)
+        // The usage starts with the command's path: "cardsync report monthly --month <YYYY-MM> …".
+        let path = usage.split(separator: " ").prefix { !$0.hasPrefix("<") && !$0.hasPrefix("[") && !$0.hasPrefix("-") }
+        FileHandle.standardError.write(Data("""
+            Error: \(message)
+            Usage: \(usage)
+              See '\(path.joined(separator: " ")) --help' for more information.
+
+            """.utf8))
+        Foundation.exit(ExitCode.validationFailure.rawValue)
+    }
+}
+
 struct CommandFailure: Error, CustomStringConvertible {
     var message: String
     var hint: String?

@@ -56,10 +56,13 @@ struct ReportCommand: ParsableCommand {
         }
     }
 
-    /// Turns report errors into the CLI's user-facing failure.
-    static func running<T>(_ body: () throws -> T) throws -> T {
+    /// Turns report errors into the CLI's user-facing failure: a bad value the person typed is a
+    /// usage error of `command` (exit 64 with its usage line), anything else a failure (exit 1).
+    static func running<T>(_ command: any ParsableCommand.Type, _ body: () throws -> T) throws -> T {
         do {
             return try body()
+        } catch let error as ReportError where error.isBadArgument {
+            throw UsageFailure(command, error.message)
         } catch let error as ReportError {
             throw CommandFailure(error.message)
         }
@@ -74,14 +77,21 @@ struct ReportCommand: ParsableCommand {
         @OptionGroup var db: DatabaseOptions
 
         func validate() throws {
-            guard YearMonth(month) != nil else { throw ValidationError("--month must be YYYY-MM, e.g. 2026-10") }
+            guard YearMonth(month) != nil else {
+                // "2026-13" has the shape; say what is wrong with it rather than repeat the shape.
+                let shaped = month.utf8.count == 7 && month.utf8.enumerated().allSatisfy { i, c in
+                    i == 4 ? c == UInt8(ascii: "-") : (0x30...0x39).contains(c)
+                }
+                throw ValidationError(shaped ? "--month \(month): the month must be 01 to 12 and the year 0001 to 9999"
+                                             : "--month must be YYYY-MM, e.g. 2026-10")
+            }
             guard slaDays >= 0 else { throw ValidationError("--sla-days must be 0 or more") }
         }
 
         func run() throws {
             let connection = try db.connectForReading()
             let query = MonthlyReportQuery(month: YearMonth(month)!, timezone: common.timezone, agency: common.agency, slaDays: slaDays)
-            let report = try ReportCommand.running { try runMonthlyReport(query, on: connection) }
+            let report = try ReportCommand.running(Monthly.self) { try runMonthlyReport(query, on: connection) }
             try common.emit(render(report, format: common.format, lang: common.lang))
         }
     }
@@ -102,7 +112,7 @@ struct ReportCommand: ParsableCommand {
 
         func run() throws {
             let connection = try db.connectForReading()
-            let report = try ReportCommand.running { () throws -> BacklogReport in
+            let report = try ReportCommand.running(Backlog.self) { () throws -> BacklogReport in
                 let instant = try asOf.map { try parseReportInstant($0, timezone: common.timezone, on: connection) }
                 let query = BacklogReportQuery(asOf: instant, timezone: common.timezone, agency: common.agency, slaDays: slaDays)
                 return try runBacklogReport(query, on: connection)
@@ -129,7 +139,7 @@ struct ReportCommand: ParsableCommand {
             let connection = try db.connectForReading()
             let query = ThroughputReportQuery(from: CivilDate(iso: from)!, to: CivilDate(iso: to)!, interval: interval,
                                               timezone: common.timezone, agency: common.agency)
-            let report = try ReportCommand.running { try runThroughputReport(query, on: connection) }
+            let report = try ReportCommand.running(Throughput.self) { try runThroughputReport(query, on: connection) }
             try common.emit(render(report, format: common.format, lang: common.lang))
         }
     }
