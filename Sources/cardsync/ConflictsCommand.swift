@@ -2,6 +2,7 @@ import ArgumentParser
 import CardCore
 import CardSync
 import Foundation
+import PostgresClient
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -288,7 +289,8 @@ struct ConflictsCommand: ParsableCommand {
                 """)
 
         @Argument(help: "Conflict id.") var id: Int64
-        @Option(help: ArgumentHelp("Keep this application (duplicate_application).", valueName: "APP")) var keep: String?
+        @Option(help: ArgumentHelp("Keep this application (duplicate_application): its id, or the first 8 or more characters of it as `conflicts list` shows them.",
+                                   valueName: "APP")) var keep: String?
         @Flag(help: "Keep the automatic merge (concurrent_amendment).") var accept = false
         @Flag(help: "Apply the losing values (concurrent_amendment).") var applyOther = false
         @Flag(help: "Leave the event unapplied (invalid_transition, pending_expired, event_id_reuse).") var dismiss = false
@@ -304,23 +306,48 @@ struct ConflictsCommand: ParsableCommand {
                     ? "choose a decision: --keep APP, --accept, --apply-other or --dismiss"
                     : "choose exactly one decision of --keep APP, --accept, --apply-other and --dismiss")
             }
-            if let keep, UUID(uuidString: keep) == nil {
-                throw ValidationError("--keep '\(keep)' is not an application id (a UUID)")
+            if let keep, UUID(uuidString: keep) == nil && !Self.isIDPrefix(keep) {
+                throw ValidationError("--keep '\(keep)' is not an application id: give the UUID or at least its first 8 characters")
             }
             if let by, by.trimmingCharacters(in: .whitespaces).isEmpty {
                 throw ValidationError("--by must not be empty")
             }
         }
 
-        var decision: ConflictDecision {
-            if let keep, let id = UUID(uuidString: keep) { return .keep(id) }
+        /// 8 to 36 characters of a UUID's text (hex digits and its dashes), as the list abbreviates them.
+        static func isIDPrefix(_ text: String) -> Bool {
+            (8...36).contains(text.utf8.count) && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0 | 0x20) || $0 == 0x2D }
+        }
+
+        /// The decision; a `--keep` prefix is matched against the conflict's own applications and
+        /// must name exactly one of them.
+        func decision(on connection: Connection) throws -> ConflictDecision {
+            if let keep {
+                if let id = UUID(uuidString: keep) { return .keep(id) }
+                let applications: [UUID]
+                do {
+                    applications = try ConflictReview(connection: connection).show(id).applications.map(\.applicationID)
+                } catch let error as ConflictError {
+                    throw ConflictsCommand.failure(error)
+                }
+                let matches = applications.filter { $0.lowercased.hasPrefix(keep.lowercased()) }
+                guard matches.count == 1 else {
+                    let listed = applications.map(\.lowercased).joined(separator: ", ")
+                    throw CommandFailure(matches.isEmpty ? "--keep \(keep) is none of conflict \(id)'s applications (\(listed))"
+                                                         : "--keep \(keep) matches more than one application of conflict \(id)",
+                                         hint: "give more of the id, or all of it")
+                }
+                return .keep(matches[0])
+            }
             if accept { return .accept }
             if applyOther { return .applyOther }
             return .dismiss
         }
 
         func run() throws {
-            let resolver = ConflictResolver(connection: try db.connectForReading())
+            let connection = try db.connectForReading()
+            let resolver = ConflictResolver(connection: connection)
+            let decision = try decision(on: connection)
             let resolution: ConflictResolution
             do {
                 resolution = try resolver.resolve(id, decision: decision, by: by ?? Self.operatingSystemUser(), note: note)
