@@ -22,13 +22,22 @@ struct DatabaseOptions: ParsableArguments {
         } catch let failure as Migrator.Failure {
             throw CommandFailure("the schema of the central database (\(selection.summary)) does not match this cardsync: \(failure)")
         } catch {
+            let unreadable = selection.summary.contains(ConnectionTarget.unparsableConninfoPlaceholder)
             throw CommandFailure("cannot use the central database (\(selection.summary)): \(error)",
-                                 hint: Self.hint(for: "\(error)", source: selection.source))
+                                 hint: unreadable ? Self.unreadableHint(selection.source) : Self.hint(for: "\(error)", source: selection.source))
         }
     }
 }
 
 extension DatabaseOptions {
+    /// A value libpq cannot even parse: no server was tried, so "check that it runs" would mislead.
+    static func unreadableHint(_ source: DatabaseSelection.Source) -> String {
+        let name = source == .environment ? "CARDSYNC_DATABASE_URL" : "--database"
+        return "\(name) is not a connection string libpq can read: use a URI such as "
+            + "postgresql://USER@HOST:5432/cardsync?sslmode=verify-full or key=value pairs such as 'host=HOST dbname=cardsync user=USER' "
+            + "(quote values with spaces in single quotes)"
+    }
+
     /// What to do about a failed connection, from libpq's reason.
     static func hint(for message: String, source: DatabaseSelection.Source) -> String {
         if message.contains("root certificate file") || message.contains("certificate verify failed") {

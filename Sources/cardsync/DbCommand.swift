@@ -176,15 +176,22 @@ struct DbCommand: ParsableCommand {
     }
 
     struct Stop: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop the embedded cluster.")
-        @OptionGroup var db: DatabaseOptions
+        static let configuration = CommandConfiguration(
+            abstract: "Stop the embedded cluster.",
+            discussion: """
+                Stops the private cluster under CARDSYNC_HOME, whatever --database or \
+                CARDSYNC_DATABASE_URL would select for other commands: a server cardsync did not \
+                start is stopped by whoever runs it.
+
+                Example:
+                  CARDSYNC_HOME=~/.local/share/cardsync cardsync db stop
+                """)
 
         func run() throws {
-            let selection = db.selection
-            guard selection.source == .embedded else {
-                throw CommandFailure("db stop manages the embedded cluster, but \(selection.summary) is selected")
-            }
-            let cluster = try selection.embeddedCluster()
+            // Only the embedded cluster can be stopped, so no --database: the environment's
+            // URL is ignored on purpose.
+            let cluster = try DatabaseSelection(flag: nil, environment: ProcessInfo.processInfo.environment
+                .filter { $0.key != "CARDSYNC_DATABASE_URL" }).embeddedCluster()
             if !cluster.isRunning {
                 print("The embedded cluster in \(cluster.directory.path) is not running.")
                 return

@@ -30,4 +30,23 @@ import Testing
             #expect(out.stdout.isEmpty, "\(what) printed \(out.stdout)")
         }
     }
+
+    @Test func aConnectionStringLibpqCannotReadIsNamedAsSuchNotAsADownServer() throws {
+        let flag = try CLIRunner.run(["conflicts", "list", "--database", "garbage value here"])
+        #expect(flag.status == 1)
+        #expect(flag.stderr.contains("--database is not a connection string libpq can read"), "\(flag.stderr)")
+        #expect(!flag.stderr.contains("check that the server runs"), "\(flag.stderr)")
+        let environment = try CLIRunner.run(["conflicts", "list"], environment: ["CARDSYNC_DATABASE_URL": "host=x port"])
+        #expect(environment.stderr.contains("CARDSYNC_DATABASE_URL is not a connection string libpq can read"), "\(environment.stderr)")
+    }
+
+    @Test func dbStopHasNoDatabaseOptionAndStopsTheEmbeddedClusterWhateverTheEnvironmentSelects() throws {
+        let home = try TemporaryDirectory(prefix: "cs-stop")
+        defer { home.remove() }
+        let environment = ["CARDSYNC_HOME": home.path + "/home", "CARDSYNC_DATABASE_URL": "postgresql://elsewhere.invalid/x"]
+        #expect(try CLIRunner.run(["db", "stop", "--database", "x"], environment: environment).status == 64)
+        let stopped = try CLIRunner.run(["db", "stop"], environment: environment)
+        #expect(stopped.status == 0, "\(stopped.stderr)")
+        #expect(stopped.stdout.contains("is not running"), "\(stopped.stdout)")
+    }
 }
