@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 Deploy/install-dependencies.sh
 swift build --build-tests
 swift test --skip-build
+# The queue reader and validator under libFuzzer for a minute (by hand, longer: Fuzz/run.sh 3600).
+Fuzz/run.sh 60

@@ -24,8 +24,19 @@ final class LineAppender {
 
     func flush() throws(QueueError) {
         guard !pending.isEmpty else { return }
-        try file.writeAll(pending)
-        try file.sync()
+        let before = try file.size()
+        do {
+            try file.writeAll(pending)
+            try file.sync()
+        } catch {
+            // A write that fails part way (disk full: the file's last block takes what fits)
+            // leaves part of the batch behind, its last line torn, until the next sync cuts the
+            // file back to the checkpoint. Counter software reads the inbox meanwhile, so cut it
+            // back now: the file holds whole lines only; the lines stay buffered.
+            try? file.truncate(to: before)
+            try? file.sync()
+            throw error
+        }
         pending.removeAll(keepingCapacity: true)
         pendingCount = 0
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a queue operation failed: a code to match on, a message that says what went wrong and
 /// what to do, the path involved, and the failing system call and errno when there is one.
 public struct QueueError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -39,7 +41,18 @@ public struct QueueError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         guard let syscall else { return message }
-        if let errno { return "\(message) (\(syscall): \(QueueFile.errorText(errno)))" }
+        if let errno { return "\(message) (\(syscall): \(QueueFile.errorText(errno)))\(Self.remedy(errno))" }
         return "\(message) (\(syscall))"
+    }
+
+    /// What to do about the failures an operator can fix: cli.md asks exit-1 messages to name
+    /// the cause and what to do, and "No space left on device" alone does not say the work can
+    /// simply be run again (found with a full and a read-only queue directory).
+    static func remedy(_ code: Int32) -> String {
+        switch code {
+        case ENOSPC, EDQUOT: "; free space on that file system, then run the command again"
+        case EROFS: "; the file system is mounted read-only: make it writable, then run the command again"
+        default: ""
+        }
     }
 }

@@ -70,21 +70,22 @@ final class QueueFile {
     /// Reads up to `count` bytes at the current position and appends them to `buffer`;
     /// returns how many were read (0 at end of file).
     func read(appendingTo buffer: inout [UInt8], count: Int) throws(QueueError) -> Int {
-        let old = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: count))
+        // Read into uninitialised memory, then copy what arrived: zero-filling `count` bytes
+        // first cost more than the read itself for the usual short tail of an outbox.
         var result = 0
         var code: Int32 = 0
-        buffer.withUnsafeMutableBytes { raw in
+        let chunk = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
             while true {
-                let n = Glibc_read(fd, raw.baseAddress! + old, count)
+                let n = Glibc_read(fd, raw.baseAddress!, count)
                 if n < 0 && errno == EINTR { continue }
                 result = n
                 if n < 0 { code = errno }
+                initialized = max(n, 0)
                 return
             }
         }
-        buffer.removeLast(count - max(result, 0))
         if result < 0 { throw error("cannot read", "read", code) }
+        buffer.append(contentsOf: chunk)
         return result
     }
 
@@ -203,7 +204,21 @@ final class QueueFile {
         let directory = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
         let temporary = (directory as NSString).appendingPathComponent(".\(name).tmp-\(getpid())")
-        let file = try QueueFile.open(temporary, .createTruncate, what: "temporary file")
+        // A failure names `path` first: "cannot write to .state.json.tmp-123" alone does not tell
+        // the operator that the checkpoint (or agency.json) was not saved, nor that the old one
+        // is still in place (found with a full disk and a read-only queue directory).
+        func replacing(_ error: QueueError) -> QueueError {
+            var named = error
+            named.message = "cannot write \(path) (it is left as it was): \(error.message)"
+            named.path = path
+            return named
+        }
+        let file: QueueFile
+        do {
+            file = try QueueFile.open(temporary, .createTruncate, what: "temporary file")
+        } catch {
+            throw replacing(error)
+        }
         do {
             try file.writeAll(bytes)
             try file.sync()
@@ -212,7 +227,7 @@ final class QueueFile {
         } catch {
             file.close()
             unlink(temporary)
-            throw error
+            throw replacing(error)
         }
         try syncDirectory(directory.isEmpty ? "." : directory)
     }
