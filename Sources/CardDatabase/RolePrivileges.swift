@@ -80,7 +80,7 @@ public enum RolePrivileges {
 
                 """
             // Connecting (and temporary tables: db verify's scratch) also when PUBLIC may not,
-            // as Deploy/sql/create-central-database.sql sets it up.
+            // as Deploy/bureau/create-central-database.sql sets it up.
             let database = try conn.query("SELECT current_database() AS name").first?.decode(String.self, column: "name") ?? ""
             sql += "GRANT CONNECT, TEMPORARY ON DATABASE \(try conn.escapeIdentifier(database)) TO cardsync_merge, cardsync_agency;\n"
             for (table, privileges) in mergeWrites { sql += "GRANT \(privileges) ON \(table) TO cardsync_merge;\n" }
