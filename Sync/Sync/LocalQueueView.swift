@@ -28,6 +28,15 @@ public struct LocalQueueView: Sendable {
         var dispatchedHere: Set<UUID> = []
         var issuedHere: Set<UUID> = []
 
+        // Lines sync quarantined never reached the centre: they count as quarantined, not as
+        // applications (a well-formed `submitted` with a bad identity number, say).
+        var quarantined: Set<Int> = []
+        if FileManager.default.fileExists(atPath: queue.quarantineFile.path) {
+            let entries = try QuarantineEntry.readAll(from: queue.quarantineFile)
+            view.quarantinedLines = entries.count
+            quarantined = Set(entries.map(\.lineNumber))
+        }
+
         let outbox = try OutboxReader(url: queue.outboxFile)
         defer { outbox.close() }
         while true {
@@ -35,7 +44,8 @@ public struct LocalQueueView: Sendable {
             if lines.isEmpty { break }
             for line in lines {
                 if line.endOffset > checkpoint.outboxOffset { view.unsyncedLines += 1 }
-                // The local view reads leniently: a line that fails validation is not counted.
+                if quarantined.contains(line.lineNumber) { continue }
+                // Lines not synced yet are read leniently: one that does not parse is not counted.
                 guard let json = try? JSONParser.parse(line.bytes), let type = json["type"]?.stringValue.flatMap(EventType.init),
                       let app = json["application_id"]?.stringValue.flatMap(UUID.init(uuidString:)),
                       let at = json["occurred_at"]?.stringValue.flatMap(Timestamp.init(rfc3339:))
@@ -76,9 +86,6 @@ public struct LocalQueueView: Sendable {
                     }
                 })
             }
-        }
-        if FileManager.default.fileExists(atPath: queue.quarantineFile.path) {
-            view.quarantinedLines = try QuarantineEntry.readAll(from: queue.quarantineFile).count
         }
         var statuses: [UUID: ApplicationStatus?] = [:]
         for step in steps.sorted(by: { ($0.at, $0.order) < ($1.at, $1.order) }) {
