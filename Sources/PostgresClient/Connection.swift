@@ -94,8 +94,10 @@ public final class Connection: @unchecked Sendable {
     public var resolvedDatabase: String { PQdb(handle).map { String(cString: $0) } ?? "" }
     public var resolvedUser: String { PQuser(handle).map { String(cString: $0) } ?? "" }
 
-    /// Whether the session is usable (libpq has not seen it break).
-    public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
+    /// Whether the session is usable: libpq has not seen it break, and its socket still reads
+    /// (a server that crashed or a cut network shows there before libpq marks the connection bad).
+    /// Call it between statements, not during one.
+    public var isHealthy: Bool { !connectionIsBroken(handle) }
 
     // MARK: - Internals
 
@@ -112,8 +114,9 @@ public final class Connection: @unchecked Sendable {
     /// Wraps a successful result or turns a failed one into a `PostgresError`, clearing it.
     func checked(_ result: OpaquePointer?, sql: String) throws -> ResultHandle {
         guard let result else {
-            throw PostgresError(kind: PQstatus(handle) == CONNECTION_BAD ? .connection : .client,
-                                message: connectionErrorMessage(handle))
+            let message = connectionErrorMessage(handle)
+            guard connectionIsBroken(handle) else { throw PostgresError(kind: .client, message: message) }
+            throw PostgresError(kind: .connection, message: PostgresError.lostConnection(handle, message))
         }
         let status = PQresultStatus(result)
         switch status {

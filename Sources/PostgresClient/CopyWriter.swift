@@ -95,9 +95,11 @@ public final class CopyWriter {
                 // libpq leaves COPY mode when the server has already rejected the data; the
                 // server's error says why, libpq's own message ("no COPY in progress") does not.
                 let libpqMessage = connectionErrorMessage(connection.handle)
+                let broken = connectionIsBroken(connection.handle)
                 let error = connection.drainResults()
-                    ?? PostgresError(kind: PQstatus(connection.handle) == CONNECTION_BAD ? .connection : .client,
-                                     message: "COPY data could not be sent: \(libpqMessage)")
+                    ?? PostgresError(kind: broken ? .connection : .client,
+                                     message: broken ? PostgresError.lostConnection(connection.handle, libpqMessage)
+                                                     : "COPY data could not be sent: \(libpqMessage)")
                 failure = error
                 throw error
             }

@@ -24,7 +24,8 @@ struct DatabaseOptions: ParsableArguments {
         } catch {
             let unreadable = selection.summary.contains(ConnectionTarget.unparsableConninfoPlaceholder)
             throw CommandFailure("cannot use the central database (\(selection.summary)): \(error)",
-                                 hint: unreadable ? Self.unreadableHint(selection.source) : Self.hint(for: "\(error)", source: selection.source))
+                                 hint: unreadable ? Self.unreadableHint(selection.source) : Self.hint(for: "\(error)", source: selection.source),
+                                 cause: error)
         }
     }
 }
@@ -101,11 +102,17 @@ struct UsageFailure: Error {
 struct CommandFailure: Error, CustomStringConvertible {
     var message: String
     var hint: String?
+    /// The error behind the message, for a caller that decides whether to try again.
+    var cause: Error?
 
-    init(_ message: String, hint: String? = nil) {
+    init(_ message: String, hint: String? = nil, cause: Error? = nil) {
         self.message = message
         self.hint = hint
+        self.cause = cause
     }
+
+    /// The cause is a broken or refused connection that a later attempt may not meet.
+    var isRetryable: Bool { (cause as? PostgresError)?.isRetryable == true }
 
     var description: String { hint.map { "\(message)\nWhat to do: \($0)" } ?? message }
 }

@@ -44,7 +44,10 @@ struct MergeCommand: ParsableCommand {
         var failures = 0
         while true {
             do {
-                let connection = try db.connect(logger: logger)
+                // After a lost connection, connect without the friendly wrapping, so that a server
+                // still starting up stays a retryable PostgresError and the service keeps trying.
+                let connection = failures == 0 ? try db.connect(logger: logger)
+                                               : try db.selection.connect(logger: logger, migrate: false)
                 try requireBureauRole(connection)
                 let projection = try db.selection.connect(logger: logger, migrate: false)
                 let listener = follow ? try db.selection.connect(logger: logger, migrate: false) : nil

@@ -40,7 +40,20 @@ struct SyncCommand: ParsableCommand {
 
     func run() throws {
         // Connect once up front: a missing database is one clear error, not one per agency.
-        _ = try db.connect()
+        // `--retry` covers this first connection too (a server restarting, a link coming back).
+        var attempt = 0
+        while true {
+            do {
+                _ = try db.connect()
+                break
+            } catch let failure as CommandFailure where failure.isRetryable && attempt < retry {
+                attempt += 1
+                let delay = min(30.0, pow(2.0, Double(attempt - 1)))
+                Logger(label: "cardsync.sync").warning("cannot reach the central database, retrying",
+                                                       metadata: ["attempt": "\(attempt)", "delay_s": "\(delay)", "error": "\(failure.message)"])
+                Thread.sleep(forTimeInterval: delay)
+            }
+        }
         var options = SyncOptions()
         options.batchSize = batchSize
         options.pendingHorizonSeconds = Int64(pendingHorizonDays * 86_400)

@@ -102,6 +102,12 @@ public struct CentralMerge {
         // behind and the next merge rebuilds the projection from the ledger.
         do {
             try projectionTransaction?.commit()
+        } catch let error as PostgresError where error.isRetryable {
+            // Kept as the connection error it is, so that `sync --retry` and `merge --follow`
+            // reconnect: their next attempt finds the watermark behind and rebuilds the projection.
+            logger.warning("the batch's events are stored, but its projection commit was lost; the next attempt rebuilds the projection from the ledger",
+                           metadata: ["error": "\(error)"])
+            throw error
         } catch {
             throw SyncError("the batch's events are stored, but its projection rows could not be committed (\(error)); the next sync rebuilds the projection from the ledger")
         }
