@@ -109,8 +109,9 @@ public struct IdentityNumber: Sendable, Hashable, CustomStringConvertible {
     /// The six-digit administrative region code (characters 1-6).
     public var regionCode: String { String(text.prefix(6)) }
 
-    /// Every character but the last four replaced by `*`: `**************002X`.
-    public var masked: String { String(repeating: "*", count: 14) + text.suffix(4) }
+    /// Every character but the last four replaced by `*`: `**************002X`
+    /// (`PersonalDataMask.identityNumber`).
+    public var masked: String { PersonalDataMask.identityNumber(text) }
 
     public var description: String { masked }
 }

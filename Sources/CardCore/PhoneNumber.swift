@@ -21,20 +21,9 @@ public enum PhoneNumber {
         return copy.withUTF8 { isLandline(bytes: $0) }
     }
 
-    /// Keeps the first three and the last two characters and replaces every other digit by
-    /// `*` (a hyphen stays): `13812345678` → `138******78`, `0731-84561234` → `073*-******34`.
-    /// Reports print phone numbers only in this form. Text that is not a valid number is
-    /// masked the same way, and entirely when it has fewer than six characters.
-    public static func masked(_ s: String) -> String {
-        let chars = Array(s)
-        guard chars.count >= 6 else { return String(repeating: "*", count: chars.count) }
-        var out = ""
-        out.reserveCapacity(chars.count)
-        for (i, c) in chars.enumerated() {
-            if i < 3 || i >= chars.count - 2 || c == "-" { out.append(c) } else { out.append("*") }
-        }
-        return out
-    }
+    /// The number as reports and messages may show it (`138******78`): see
+    /// `PersonalDataMask.phoneNumber`. Text that is not a valid number is masked the same way.
+    public static func masked(_ s: String) -> String { PersonalDataMask.phoneNumber(s) }
 
     // MARK: Byte matchers
 

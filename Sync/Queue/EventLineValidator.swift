@@ -399,7 +399,7 @@ public struct EventLineValidator: Sendable {
     {
         switch IdentityNumber.validate(text) {
         case .failure(let why):
-            throw QuarantineReason(.invalidIDNumber, "\(path): \(why) (\(mask(text)))")
+            throw QuarantineReason(.invalidIDNumber, "\(path): \(why) (\(PersonalDataMask.identityNumber(text)))")
         case .success(let number):
             if number.birthDate > occurredDate {
                 throw QuarantineReason(.invalidIDNumber,
@@ -529,22 +529,10 @@ public struct EventLineValidator: Sendable {
         return describe(value)
     }
 
-    /// All but the last four characters replaced by `*` (at most 14 stars).
-    static func mask(_ text: String) -> String {
-        let n = text.count
-        guard n > 4 else { return String(repeating: "*", count: n) }
-        return String(repeating: "*", count: min(n - 4, 14)) + text.suffix(4)
-    }
-
-    /// A value quoted for a detail: shortened to 40 characters, and masked when it holds six
-    /// or more digits (it could be an identity or phone number typed in the wrong field).
+    /// A value quoted for a detail, masked by `PersonalDataMask` when it might be personal; a
+    /// UUID or a timestamp is not, and stays readable.
     static func echo(_ text: String) -> String {
-        let digits = text.utf8.reduce(0) { $0 + ($1 >= 0x30 && $1 <= 0x39 ? 1 : 0) }
-        if digits >= 6 && parseUUID(text) == nil && Timestamp(rfc3339: text) == nil {
-            return "\"\(mask(String(text.prefix(40))))\""
-        }
-        if text.count > 40 { return "\"\(text.prefix(40))…\"" }
-        return "\"\(text)\""
+        PersonalDataMask.quotedForMessage(text) { parseUUID($0) != nil || Timestamp(rfc3339: $0) != nil }
     }
 
     static func durationText(_ microseconds: Int64) -> String {
