@@ -1,4 +1,4 @@
-/// The status of an application, as in the lifecycle diagram of ../shared/spec/lifecycle.md.
+/// The status of an application, as in the lifecycle of docs/lifecycle.md.
 public enum ApplicationStatus: String, Sendable, CaseIterable, Codable {
     case submitted
     case returned
@@ -21,6 +21,18 @@ public enum ApplicationStatus: String, Sendable, CaseIterable, Codable {
 
     /// Open means not terminal; `on_hold` is open.
     public var isOpen: Bool { !isTerminal }
+
+    /// Active: open and not on hold. A child has at most one active application (the centre's
+    /// partial unique index on `applications` says so with the same list).
+    public var isActive: Bool { isOpen && self != .onHold }
+
+    /// The active statuses, in declaration order.
+    public static let active: [ApplicationStatus] = allCases.filter(\.isActive)
+
+    /// `'submitted', 'returned', …`: the active statuses as SQL literals, for a predicate that
+    /// must read exactly like the partial unique index's (the planner then uses that index).
+    /// Built from the enum's own raw values, never from input.
+    public static let activeSQLList: String = active.map { "'\($0.rawValue)'" }.joined(separator: ", ")
 
     /// Statuses past `submitted` in the duplicate rule's sense: the bureau has already acted on them
     /// (returned for correction, approved, or further).

@@ -123,7 +123,7 @@ public struct ConflictResolver {
     /// Active applications (not on hold, not terminal) of a child outside a set.
     static let otherActiveSQL = """
         SELECT application_id, owning_agency, status FROM cardsync.applications
-        WHERE child_id_number = $1 AND status IN ('submitted', 'returned', 'approved', 'produced', 'dispatched')
+        WHERE child_id_number = $1 AND status IN (\(ApplicationStatus.activeSQLList))
           AND NOT (application_id = ANY($2::uuid[]))
         ORDER BY application_id
         """

@@ -71,7 +71,7 @@ enum StateLoader {
         guard !children.isEmpty else { return [] }
         return try connection.query("""
             SELECT \(applicationColumns) FROM cardsync.applications
-            WHERE status IN ('submitted', 'returned', 'approved', 'produced', 'dispatched')
+            WHERE status IN (\(ApplicationStatus.activeSQLList))
               AND child_id_number = ANY($1::text[])
             UNION ALL
             SELECT \(applicationColumns) FROM cardsync.applications
