@@ -15,6 +15,10 @@ if ! command -v swift >/dev/null 2>&1; then
   exit 1
 fi
 
+# The metrics tests read every metrics file with a real Prometheus parser (docs/monitoring.md).
+python3 -c "import prometheus_client" 2>/dev/null || python3 -m pip install --quiet prometheus_client \
+  || echo "could not install prometheus_client (pip install prometheus_client): the metrics tests need it" >&2
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "cardsync dependencies already installed: ${packages[*]}"
   exit 0

@@ -2,10 +2,15 @@ import CardCore
 
 /// Renders the monthly issuance report. `text`, `md`, `csv` and `html` print day figures
 /// rounded to two decimals; `json` prints them unrounded, in the shape fixed by reports.md.
-public func render(_ report: MonthlyReport, format: ReportFormat, lang: ReportLanguage = .en) -> String {
+///
+/// `textWidth` only changes `text`: the columns it may take (the report is then printed as
+/// several tables that each fit); `nil` prints one table however wide (`--wide`). The other
+/// formats are the same whatever it is.
+public func render(_ report: MonthlyReport, format: ReportFormat, lang: ReportLanguage = .en,
+                   textWidth: Int? = TerminalLayout.defaultWidth) -> String {
     switch format {
     case .json: return monthlyJSON(report)
-    case .text: return monthlyTable(report, Labels(lang: lang)).renderText()
+    case .text: return monthlyTable(report, Labels(lang: lang)).renderText(maxWidth: textWidth)
     case .md: return monthlyTable(report, Labels(lang: lang)).renderMarkdown()
     case .csv: return monthlyTable(report, Labels(lang: lang)).renderCSV()
     case .html: return monthlyHTML(report, Labels(lang: lang))
@@ -13,10 +18,11 @@ public func render(_ report: MonthlyReport, format: ReportFormat, lang: ReportLa
 }
 
 /// Renders the backlog report.
-public func render(_ report: BacklogReport, format: ReportFormat, lang: ReportLanguage = .en) -> String {
+public func render(_ report: BacklogReport, format: ReportFormat, lang: ReportLanguage = .en,
+                   textWidth: Int? = TerminalLayout.defaultWidth) -> String {
     switch format {
     case .json: return backlogJSON(report)
-    case .text: return backlogTable(report, Labels(lang: lang)).renderText()
+    case .text: return backlogTable(report, Labels(lang: lang)).renderText(maxWidth: textWidth)
     case .md: return backlogTable(report, Labels(lang: lang)).renderMarkdown()
     case .csv: return backlogTable(report, Labels(lang: lang)).renderCSV()
     case .html: return backlogHTML(report, Labels(lang: lang))
@@ -24,10 +30,11 @@ public func render(_ report: BacklogReport, format: ReportFormat, lang: ReportLa
 }
 
 /// Renders the throughput report.
-public func render(_ report: ThroughputReport, format: ReportFormat, lang: ReportLanguage = .en) -> String {
+public func render(_ report: ThroughputReport, format: ReportFormat, lang: ReportLanguage = .en,
+                   textWidth: Int? = TerminalLayout.defaultWidth) -> String {
     switch format {
     case .json: return throughputJSON(report)
-    case .text: return throughputTable(report, Labels(lang: lang)).renderText()
+    case .text: return throughputTable(report, Labels(lang: lang)).renderText(maxWidth: textWidth)
     case .md: return throughputTable(report, Labels(lang: lang)).renderMarkdown()
     case .csv: return throughputTable(report, Labels(lang: lang)).renderCSV()
     case .html: return throughputHTML(report, Labels(lang: lang))
@@ -41,6 +48,10 @@ let monthlyColumnKeys = [
     "cards_produced", "cards_issued", "backlog_start", "backlog_end", "net_flow", "lead_median", "lead_p90",
     "age_0_7", "age_8_15", "age_16_30", "age_31_plus", "sla_breaches", "conflicts_opened", "conflicts_resolved",
 ]
+
+/// The monthly columns by what they tell (intake, decisions, cards, backlog, lead times, ages and
+/// SLA, conflicts): the text form splits a table too wide for the terminal between these.
+let monthlySections = [[2, 3], [4, 5, 6, 7], [8, 9], [10, 11, 12], [13, 14], [15, 16, 17, 18, 19], [20, 21]]
 
 func monthlyCells(_ f: MonthlyFigures) -> [ReportTable.Cell] {
     [.int(f.received), .int(f.duplicates), .int(f.approved), .int(f.rejected), .int(f.returned), .int(f.withdrawn),
@@ -62,7 +73,8 @@ func monthlyTable(_ r: MonthlyReport, _ l: Labels) -> ReportTable {
     var rows = r.agencies.map { ReportTable.Row(cells: [.text($0.agencyCode), .text($0.agencyName)] + monthlyCells($0.figures)) }
     rows.append(ReportTable.Row(cells: [.text(""), .text(l["total"])] + monthlyCells(r.totals), isTotal: true))
     return ReportTable(title: l["monthly.title"] + " " + r.month.description, context: monthlyContext(r, l),
-                       headers: monthlyColumnKeys.map { l[$0] }, rows: rows, footnote: l["footnote.monthly"])
+                       headers: monthlyColumnKeys.map { l[$0] }, rows: rows, footnote: l["footnote.monthly"],
+                       sections: monthlySections)
 }
 
 func monthlyFiguresJSON(_ f: MonthlyFigures) -> [(String, OrderedJSON)] {
@@ -104,8 +116,9 @@ func backlogTable(_ r: BacklogReport, _ l: Labels) -> ReportTable {
         + (0..<4).map(l.ageBucket) + [l["oldest_age_days"], l["sla_breaches"]]
     var rows = r.agencies.map { ReportTable.Row(cells: [.text($0.agencyCode), .text($0.agencyName)] + backlogCells($0.figures)) }
     rows.append(ReportTable.Row(cells: [.text(""), .text(l["total"])] + backlogCells(r.totals), isTotal: true))
+    // Split for a terminal into the counts by status and the ages.
     return ReportTable(title: l["backlog.title"], context: backlogContext(r, l), headers: headers, rows: rows,
-                       footnote: l["footnote.backlog"])
+                       footnote: l["footnote.backlog"], sections: [Array(2...8), Array(9...14)])
 }
 
 func backlogContext(_ r: BacklogReport, _ l: Labels) -> [(String, String)] {
@@ -161,8 +174,9 @@ func throughputTable(_ r: ThroughputReport, _ l: Labels) -> ReportTable {
     for f in r.totals {
         rows.append(ReportTable.Row(cells: [.text(""), .text(l["total"])] + throughputCells(f), isTotal: true))
     }
+    // An interval's row is named by the agency and its dates: all four repeat in every table.
     return ReportTable(title: l["throughput.title"], context: throughputContext(r, l), headers: headers, rows: rows,
-                       footnote: l["footnote.throughput"])
+                       footnote: l["footnote.throughput"], keyColumns: 4)
 }
 
 func throughputIntervalsJSON(_ figures: [ThroughputFigures]) -> OrderedJSON {

@@ -36,6 +36,14 @@ struct ReportTable {
     var headers: [String]
     var rows: [Row]
     var footnote: String
+    /// Leading columns that identify a row (code, name): repeated in every table when the text
+    /// form is split to fit a terminal.
+    var keyColumns = 2
+    /// The key column that may be cut to fit (the agency name, free text from a queue).
+    var truncatableKey: Int? = 1
+    /// Non-key columns that belong together, in order; the text form splits between them first.
+    /// Empty: split anywhere.
+    var sections: [[Int]] = []
 }
 
 /// Days rounded to two decimals, as printed in text, Markdown, CSV and HTML.
@@ -56,7 +64,12 @@ func padded(_ s: String, to width: Int, right: Bool) -> String {
 // MARK: - text
 
 extension ReportTable {
-    func renderText() -> String {
+    /// The text form. With `maxWidth`, a table wider than that is printed as several tables, each
+    /// repeating the key columns (code, name) and the totals row, with the columns of a section
+    /// kept together; an agency name too long even for that is cut with an ellipsis, and the
+    /// footnote is wrapped. Without it (`--wide`), one table however wide, as the Markdown and
+    /// CSV forms have it.
+    func renderText(maxWidth: Int? = nil) -> String {
         // Agency names and districts come from agencies' queue files: shown, never acted on.
         let title = TerminalText.escapingControls(title)
         let context = context.map { (TerminalText.escapingControls($0.0), TerminalText.escapingControls($0.1)) }
@@ -70,29 +83,56 @@ extension ReportTable {
         out += "\n"
         let columnCount = headers.count
         let numeric = (0..<columnCount).map { c in rows.contains { $0.cells[c].isNumeric } }
+        var cells = rows.map { $0.cells.map { TerminalText.escapingControls($0.display) } }
         var widths = headers.map(displayWidth)
-        for row in rows {
-            for (c, cell) in row.cells.enumerated() { widths[c] = max(widths[c], displayWidth(TerminalText.escapingControls(cell.display))) }
+        for row in cells {
+            for (c, cell) in row.enumerated() { widths[c] = max(widths[c], displayWidth(cell)) }
         }
-        func line(_ cells: [String]) -> String {
-            var parts: [String] = []
-            for (c, text) in cells.enumerated() { parts.append(padded(text, to: widths[c], right: numeric[c])) }
-            var joined = parts.joined(separator: "  ")
+        var tables = [Array(0..<columnCount)]
+        let fullWidth = widths.reduce(0, +) + 2 * (columnCount - 1)
+        if let maxWidth, fullWidth > maxWidth, keyColumns < columnCount {
+            let others = Array(keyColumns..<columnCount)
+            // The widest figure column must fit beside the key columns; when a long agency name
+            // leaves no room for it, the name (never the code or a figure) is cut.
+            let widestOther = others.map { widths[$0] }.max() ?? 0
+            let keyWidth = widths.prefix(keyColumns).reduce(0, +) + 2 * (keyColumns - 1)
+            if let name = truncatableKey, keyWidth + 2 + widestOther > maxWidth {
+                let room = max(displayWidth(headers[name]), widths[name] - (keyWidth + 2 + widestOther - maxWidth))
+                for r in cells.indices { cells[r][name] = TerminalLayout.truncated(cells[r][name], toWidth: room) }
+                widths[name] = cells.map { displayWidth($0[name]) }.max().map { max($0, displayWidth(headers[name])) } ?? room
+            }
+            let sections = self.sections.isEmpty ? [others] : self.sections
+            tables = TerminalLayout.columnGroups(widths: widths, keys: keyColumns, sections: sections, maxWidth: maxWidth)
+                .map { Array(0..<keyColumns) + $0 }
+        }
+        func line(_ row: [String], _ columns: [Int]) -> String {
+            var joined = columns.map { padded(row[$0], to: widths[$0], right: numeric[$0]) }.joined(separator: "  ")
             while joined.hasSuffix(" ") { joined.removeLast() }
             return joined + "\n"
         }
-        let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n"
-        out += line(headers)
-        out += rule
-        var ruledBeforeTotals = !rows.contains { !$0.isTotal }   // no agency rows: one rule is enough
-        for row in rows {
-            if row.isTotal && !ruledBeforeTotals {
-                out += rule
-                ruledBeforeTotals = true
+        out += tables.map { columns -> String in
+            var table = ""
+            let rule = columns.map { String(repeating: "-", count: widths[$0]) }.joined(separator: "  ") + "\n"
+            table += line(headers, columns)
+            table += rule
+            var ruledBeforeTotals = !rows.contains { !$0.isTotal }   // no agency rows: one rule is enough
+            for (r, row) in rows.enumerated() {
+                if row.isTotal && !ruledBeforeTotals {
+                    table += rule
+                    ruledBeforeTotals = true
+                }
+                table += line(cells[r], columns)
             }
-            out += line(row.cells.map { TerminalText.escapingControls($0.display) })
+            return table
+        }.joined(separator: "\n")
+        let footnote = TerminalText.escapingControls(footnote, keepingNewlines: true)
+        if let maxWidth {
+            let wrapped = footnote.split(separator: "\n", omittingEmptySubsequences: false)
+                .flatMap { TerminalLayout.wrapped(String($0), width: maxWidth) }
+            out += "\n" + wrapped.joined(separator: "\n") + "\n"
+        } else {
+            out += "\n" + footnote + "\n"
         }
-        out += "\n" + TerminalText.escapingControls(footnote, keepingNewlines: true) + "\n"
         return out
     }
 }

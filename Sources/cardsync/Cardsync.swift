@@ -26,6 +26,7 @@ struct Cardsync: ParsableCommand {
             BureauCommand.self, ReportCommand.self, GenerateCommand.self, DemoCommand.self, BenchCommand.self,
             ConflictsCommand.self,
             ReconcileCommand.self,
+            StatusCommand.self,
 
         ]
     )

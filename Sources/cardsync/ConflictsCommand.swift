@@ -58,6 +58,7 @@ struct ConflictsCommand: ParsableCommand {
         @Option(help: ArgumentHelp("Detected on or after this day.", valueName: "DATE")) var from: String?
         @Option(help: ArgumentHelp("Detected on or before this day.", valueName: "DATE")) var to: String?
         @Option(help: "Output format: text, json or csv.") var format: ListFormat = .text
+        @Flag(help: "Text format: every column in full on one line per conflict, however wide.") var wide = false
         @OptionGroup var db: DatabaseOptions
 
         func validate() throws { _ = try filter() }
@@ -123,7 +124,11 @@ struct ConflictsCommand: ParsableCommand {
                          c.applicationIDs.map(ConflictsCommand.shortID).joined(separator: ", "),
                          c.outcomeText, c.summary]
                     },
-                    rightAligned: [0])
+                    rightAligned: [0],
+                    // Fitted to the terminal: agency codes and application ids one per line, the
+                    // summary cut with an ellipsis (conflicts show ID has it in full).
+                    maxWidth: wide ? nil : OutputWidth.current(),
+                    stacked: [4, 5], freeText: (7, .truncate))
                 print(table.render())
                 let plural = conflicts.count == 1 ? "conflict" : "conflicts"
                 print("\n\(conflicts.count) \(plural). cardsync conflicts show ID shows one in full.")

@@ -25,6 +25,8 @@ struct DbRolesCommand: ParsableCommand {
             """)
 
     @Flag(help: "Print one JSON document on stdout.") var json = false
+    @Flag(help: "Text: one line per role however wide (default: fitted to the terminal, 100 columns when not a terminal).")
+    var wide = false
     @OptionGroup var db: DatabaseOptions
 
     func run() throws {
@@ -42,7 +44,7 @@ struct DbRolesCommand: ParsableCommand {
         if json {
             print(JSONWriter.string(Self.json(check), pretty: true))
         } else {
-            print(Self.text(check))
+            print(Self.text(check, width: wide ? nil : OutputWidth.current()))
         }
         if !check.isClean { throw ExitCode(1) }
     }
@@ -63,10 +65,13 @@ struct DbRolesCommand: ParsableCommand {
         ])
     }
 
-    static func text(_ c: RoleCheck) -> String {
+    /// With `width`, the members are listed one per line and what a role may do is wrapped, so
+    /// that every line fits; nil: one line per role.
+    static func text(_ c: RoleCheck, width: Int? = nil) -> String {
         var out = "Schema owner: \(c.owner) (only cardsync db migrate and db roles need it)\n\n"
         out += TextTable(headers: ["role", "exists", "members", "may"],
-                         rows: c.groups.map { [$0.name, $0.exists ? "yes" : "NO", $0.members.isEmpty ? "-" : $0.members.joined(separator: ", "), $0.purpose] })
+                         rows: c.groups.map { [$0.name, $0.exists ? "yes" : "NO", $0.members.isEmpty ? "-" : $0.members.joined(separator: ", "), $0.purpose] },
+                         maxWidth: width, stacked: [2], freeText: (3, .wrap))
             .render()
         if !c.agencyLogins.isEmpty {
             out += "\n\nAgency roles:\n"
@@ -74,9 +79,14 @@ struct DbRolesCommand: ParsableCommand {
                              rows: c.agencyLogins.map {
                                  [$0.agencyCode, $0.role, !$0.exists ? "missing" : ($0.inAgencyGroup ? "ok" : "not in cardsync_agency"),
                                   Timestamp(microseconds: $0.rotatedAt.microsecondsSince1970).rfc3339]
-                             }).render()
+                             }, maxWidth: width).render()
         }
-        out += c.problems.isEmpty ? "\n\nEvery privilege matches the model." : "\n\nProblems:\n" + c.problems.map { "- \($0)" }.joined(separator: "\n")
+        out += c.problems.isEmpty ? "\n\nEvery privilege matches the model." : "\n\nProblems:\n" + c.problems.map { problem in
+            // A problem quotes the server's message: wrapped, continuation lines under its text.
+            guard let width else { return "- " + problem }
+            return TerminalLayout.wrapped(problem, width: width - 2).enumerated()
+                .map { ($0.offset == 0 ? "- " : "  ") + $0.element }.joined(separator: "\n")
+        }.joined(separator: "\n")
         return out
     }
 }

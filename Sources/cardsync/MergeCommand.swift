@@ -30,6 +30,8 @@ struct MergeCommand: ParsableCommand {
     @Option(help: "With --follow: seconds between checks when no notification arrives.") var pollInterval: Double = 5
     @Option(help: "Days a pending event may wait for its prerequisite before a pending_expired conflict opens.")
     var pendingHorizonDays: Double = 14
+    @Option(help: ArgumentHelp("Also write Prometheus metrics to this file, atomically; with --follow after every round.", valueName: "PATH"))
+    var metricsFile: String?
     @OptionGroup var db: DatabaseOptions
 
     func validate() throws {
@@ -42,6 +44,7 @@ struct MergeCommand: ParsableCommand {
         let stop = StopSignal.install()
         var totals = StagedBatchMerger.Totals()
         var failures = 0
+        let metrics = metricsFile.map(MergeMetricsWriter.init(path:))
         while true {
             do {
                 // After a lost connection, connect without the friendly wrapping, so that a server
@@ -58,6 +61,7 @@ struct MergeCommand: ParsableCommand {
                 while true {
                     let round = try merger.mergeAll(shouldStop: { stop.requested })
                     totals = totals + round
+                    metrics?.write(totals)
                     if round.batches > 0 && follow {
                         logger.notice("merged staged batches", metadata: ["batches": "\(round.batches)", "lines": "\(round.lines)"])
                     }

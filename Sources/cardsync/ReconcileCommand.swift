@@ -20,6 +20,8 @@ struct ReconcileCommand: ParsableCommand {
     @Argument(help: "Agency queue directories.") var dirs: [String]
     @Flag(help: "Push the missing events and pull the missing decisions.") var repair = false
     @Flag(help: "Print one JSON document on stdout.") var json = false
+    @Flag(help: "Text: one table with every column and one line per finding, however wide (default: fitted to the terminal, 100 columns when not a terminal).")
+    var wide = false
     @Option(help: "Seconds to wait for a sync of the same agency to finish (default: fail at once).") var wait: Double?
     @Option(help: "Event ids listed per finding (the counts are always complete).") var list = 20
     @OptionGroup var db: DatabaseOptions
@@ -58,13 +60,15 @@ struct ReconcileCommand: ParsableCommand {
             }
             print(JSONWriter.string(.object(doc), pretty: true))
         } else {
-            print(Self.text(rows, repair: repair, list: list))
+            print(Self.text(rows, repair: repair, list: list, width: wide ? nil : OutputWidth.current()))
         }
         for failure in failures { printError("Error: \(failure.queue): \(failure.message)") }
         if !failures.isEmpty { throw ExitCode(1) }
     }
 
-    static func text(_ rows: [AgencyReconcileResult], repair: Bool, list: Int) -> String {
+    /// With `width`, the table is split into tables that each repeat the agency column, and each
+    /// finding (with its event ids) is wrapped under its first line; nil: as wide as it comes.
+    static func text(_ rows: [AgencyReconcileResult], repair: Bool, list: Int, width: Int? = nil) -> String {
         var headers = ["agency", "missing centrally", "missing at agency", "unknown centrally", "only central",
                        "not yet synced", "not yet pulled"]
         if repair { headers += ["pushed", "pulled"] }
@@ -78,7 +82,7 @@ struct ReconcileCommand: ParsableCommand {
                       String(format: "%.2f", r.seconds)]
             return cells
         }
-        var out = [TextTable(headers: headers, rows: table, rightAligned: Set(1..<headers.count)).render()]
+        var out = [TextTable(headers: headers, rows: table, rightAligned: Set(1..<headers.count), maxWidth: width).render()]
         for r in rows {
             var notes: [String] = []
             if r.neverSynced { notes.append("never synced (no state.json): run cardsync sync first") }
@@ -108,7 +112,11 @@ struct ReconcileCommand: ParsableCommand {
                 notes.append("\(r.eventsRecordedAsReuse.count) outbox events reuse an event_id the ledger holds for other content (event_id_reuse conflicts, see cardsync conflicts list)")
             }
             if r.isConsistent && !r.neverSynced { notes.append("agrees with the central database") }
-            out.append(r.agencyCode + ":\n" + notes.map { "  " + $0 }.joined(separator: "\n"))
+            out.append(r.agencyCode + ":\n" + notes.map { note in
+                guard let width else { return "  " + note }
+                return TerminalLayout.wrapped(note, width: width - 4).enumerated()
+                    .map { ($0.offset == 0 ? "  " : "    ") + $0.element }.joined(separator: "\n")
+            }.joined(separator: "\n"))
         }
         return out.joined(separator: "\n\n")
     }

@@ -25,6 +25,15 @@ struct ReportCommand: ParsableCommand {
         @Option(help: ArgumentHelp("IANA time zone of dates and month boundaries.", valueName: "TZ"))
         var timezone: String = "Asia/Shanghai"
         @Option(help: ArgumentHelp("Only this agency.", valueName: "CODE")) var agency: String?
+        @Flag(help: "Text format: one table with every column, however wide (default: tables that fit the terminal, 100 columns when not a terminal).")
+        var wide = false
+
+        /// The width the text form is fitted to: none with --wide; the terminal's when the report
+        /// goes to it; 100 for a file or a pipe.
+        var textWidth: Int? {
+            if wide { return nil }
+            return output == nil ? OutputWidth.current() : TerminalLayout.defaultWidth
+        }
 
         func validate() throws {
             if let agency, !Self.isAgencyCode(agency) {
@@ -92,7 +101,7 @@ struct ReportCommand: ParsableCommand {
             let connection = try db.connectForReading()
             let query = MonthlyReportQuery(month: YearMonth(month)!, timezone: common.timezone, agency: common.agency, slaDays: slaDays)
             let report = try ReportCommand.running(Monthly.self) { try runMonthlyReport(query, on: connection) }
-            try common.emit(render(report, format: common.format, lang: common.lang))
+            try common.emit(render(report, format: common.format, lang: common.lang, textWidth: common.textWidth))
         }
     }
 
@@ -117,7 +126,7 @@ struct ReportCommand: ParsableCommand {
                 let query = BacklogReportQuery(asOf: instant, timezone: common.timezone, agency: common.agency, slaDays: slaDays)
                 return try runBacklogReport(query, on: connection)
             }
-            try common.emit(render(report, format: common.format, lang: common.lang))
+            try common.emit(render(report, format: common.format, lang: common.lang, textWidth: common.textWidth))
         }
     }
 
@@ -140,7 +149,7 @@ struct ReportCommand: ParsableCommand {
             let query = ThroughputReportQuery(from: CivilDate(iso: from)!, to: CivilDate(iso: to)!, interval: interval,
                                               timezone: common.timezone, agency: common.agency)
             let report = try ReportCommand.running(Throughput.self) { try runThroughputReport(query, on: connection) }
-            try common.emit(render(report, format: common.format, lang: common.lang))
+            try common.emit(render(report, format: common.format, lang: common.lang, textWidth: common.textWidth))
         }
     }
 }

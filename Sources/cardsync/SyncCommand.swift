@@ -28,6 +28,8 @@ struct SyncCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Seconds a sync with an agency's own role waits for the bureau's merge of its events before it pulls.",
                                discussion: "What is not merged by then is stored centrally and reported as unmerged; 0 does not wait."))
     var mergeWait: Double = 10
+    @Option(help: ArgumentHelp("Also write Prometheus metrics to this file, atomically (see docs/monitoring.md).", valueName: "PATH"))
+    var metricsFile: String?
     @OptionGroup var db: DatabaseOptions
 
     func validate() throws {
@@ -75,6 +77,7 @@ struct SyncCommand: ParsableCommand {
         } else {
             print(report.text)
         }
+        if let metricsFile { try MetricsFile.writeSync(report, to: metricsFile) }
         for failure in report.failures { printError("Error: \(failure.queue): \(failure.message)") }
         if !report.failures.isEmpty { throw ExitCode(1) }
         if strict && (report.totals.quarantined > 0 || report.totals.conflictsOpened > 0) { throw ExitCode(3) }

@@ -326,10 +326,10 @@ public final class AgencySync {
             try queue.saveCheckpoint(checkpoint)
             try centre.recordPull(through: cursor)
         }
-        if central.pulledDelivery > cursor {
-            // Nothing new, but the centre's cursor is ahead of ours (lost checkpoint): align it.
-            try centre.recordPull(through: cursor)
-        }
+        // Always, also with nothing new: the centre's cursor is aligned with ours (it may be ahead
+        // after a lost checkpoint) and `last_pull_at` records the end of this successful sync,
+        // which `cardsync status` reports as the agency's last sync.
+        try centre.recordPull(through: cursor)
     }
 }
 
