@@ -108,7 +108,7 @@ struct StatusSnapshot {
 
     var needsAttention: Bool { mergeBehind || agencies.contains(where: \.stale) }
 
-    static let conflictKinds = ["duplicate_application", "concurrent_amendment", "invalid_transition", "pending_expired", "event_id_reuse"]
+    static let conflictKinds = ConflictKind.allCases.map(\.rawValue)
 
     /// One read-only, repeatable-read transaction: every figure is of the same instant.
     static func read(from connection: Connection, staleAfter: Double, mergeLagAfter: Double) throws -> StatusSnapshot {
