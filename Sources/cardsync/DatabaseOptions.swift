@@ -59,8 +59,26 @@ extension DatabaseOptions {
     /// Connects for a command that reads the projection (reports, conflicts): first repairs a
     /// projection left behind the ledger by a sync that stopped between its two commits, so that
     /// no figure is read from a stale projection.
+    ///
+    /// On a hot standby (`pg_is_in_recovery()`) nothing may be written, and the repair would
+    /// write: there the watermark is only read, and a stale projection is refused rather than
+    /// read, since only the primary can rebuild it (the standby follows once it has replayed).
     func connectForReading(logger: Logger = Logger(label: "cardsync")) throws -> Connection {
         let connection = try connect(logger: logger)
+        if try connection.query("SELECT pg_is_in_recovery()")[0].decode(Bool.self, at: 0) {
+            // ProjectionWatermark.read's query (it is internal to CardSync). A sync between its two
+            // commits on the primary also shows here for a moment: running the command again passes.
+            let rows = try connection.query("""
+                SELECT p.through_ledger_id AS through,
+                       coalesce((SELECT max(ledger_id) FROM cardsync.ledger), 0)::int8 AS last
+                FROM cardsync.projection_state p
+                """)
+            if let row = rows.first, try row.decode(Int64.self, column: "through") != row.decode(Int64.self, column: "last") {
+                throw CommandFailure("the projection of the central database (\(selection.summary)) is behind its ledger, and this server is a read-only standby, which cannot rebuild it",
+                                     hint: "the standby's primary must repair it: run this command (or sync any agency) against the primary, then again here once the standby has replayed")
+            }
+            return connection
+        }
         do {
             try ProjectionWatermark.repairIfBehind(on: connection, logger: logger)
         } catch {
