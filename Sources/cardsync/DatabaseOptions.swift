@@ -66,14 +66,9 @@ extension DatabaseOptions {
     func connectForReading(logger: Logger = Logger(label: "cardsync")) throws -> Connection {
         let connection = try connect(logger: logger)
         if try connection.query("SELECT pg_is_in_recovery()")[0].decode(Bool.self, at: 0) {
-            // ProjectionWatermark.read's query (it is internal to CardSync). A sync between its two
-            // commits on the primary also shows here for a moment: running the command again passes.
-            let rows = try connection.query("""
-                SELECT p.through_ledger_id AS through,
-                       coalesce((SELECT max(ledger_id) FROM cardsync.ledger), 0)::int8 AS last
-                FROM cardsync.projection_state p
-                """)
-            if let row = rows.first, try row.decode(Int64.self, column: "through") != row.decode(Int64.self, column: "last") {
+            // A sync between its two commits on the primary also shows here for a moment:
+            // running the command again passes.
+            if try !ProjectionWatermark.read(on: connection).isCurrent {
                 throw CommandFailure("the projection of the central database (\(selection.summary)) is behind its ledger, and this server is a read-only standby, which cannot rebuild it",
                                      hint: "the standby's primary must repair it: run this command (or sync any agency) against the primary, then again here once the standby has replayed")
             }

@@ -50,7 +50,7 @@ struct SyncCommand: ParsableCommand {
                 break
             } catch let failure as CommandFailure where failure.isRetryable && attempt < retry {
                 attempt += 1
-                let delay = min(30.0, pow(2.0, Double(attempt - 1)))
+                let delay = SyncRunner.retryDelay(attempt: attempt)
                 Logger(label: "cardsync.sync").warning("cannot reach the central database, retrying",
                                                        metadata: ["attempt": "\(attempt)", "delay_s": "\(delay)", "error": "\(failure.message)"])
                 Thread.sleep(forTimeInterval: delay)

@@ -17,7 +17,8 @@ public enum ProjectionWatermark {
         public var isCurrent: Bool { through == last }
     }
 
-    static func read(on conn: Connection) throws -> Reading {
+    /// The watermark and the ledger's last id (read only: also on a standby).
+    public static func read(on conn: Connection) throws -> Reading {
         let rows = try conn.query("""
             SELECT p.through_ledger_id AS through,
                    coalesce((SELECT max(ledger_id) FROM cardsync.ledger), 0)::int8 AS last

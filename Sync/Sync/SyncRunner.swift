@@ -97,12 +97,18 @@ public struct SyncRunner: Sendable {
             } catch let error as PostgresError where attempt < retries && error.isRetryable {
                 attempt += 1
                 connections = nil
-                let delay = min(30.0, pow(2.0, Double(attempt - 1)))
+                let delay = Self.retryDelay(attempt: attempt)
                 logger.warning("sync failed, retrying", metadata: ["queue": "\(queue.path)", "attempt": "\(attempt)",
                                                                    "delay_s": "\(delay)", "error": "\(error)"])
                 Thread.sleep(forTimeInterval: delay)
             }
         }
+    }
+
+    /// Seconds to wait before retry number `attempt` (1, 2, 4, … at most 30): shared by every
+    /// `--retry`, so that the command's first connection backs off like its syncs.
+    public static func retryDelay(attempt: Int) -> Double {
+        min(30.0, pow(2.0, Double(attempt - 1)))
     }
 
     private static func outboxSize(_ queue: QueueDirectory) -> Int64 {
