@@ -160,7 +160,7 @@ private struct LoadWorld {
     /// Every staged agency's own sync process, the bureau-side sync and (in round 1) the import, all
     /// at once; returns when they have exited and the merge service has applied every staged batch.
     func round(processes: Int, jobs: Int, importDecisions: Bool, mergeWait: Int, merge: RunningChild) throws -> RoundOutcome {
-        let outcomes = Outcomes()
+        let outcomes = ChildProcessBoard(count: staged.count)
         let started = ContinuousClock.now
         let staged = staged, bureauQueues = bureauQueues, bureauURI = bureauURI, decisions = decisions
         // Lane 0: the agencies' own processes; lane 1: the bureau's sync; lane 2: the import.
@@ -168,7 +168,7 @@ private struct LoadWorld {
             switch lane {
             case 0:
                 ConcurrentWorkers.run(max(1, min(processes, staged.count))) { _ in
-                    while let index = outcomes.nextAgency(of: staged.count) {
+                    while let index = outcomes.next() {
                         let (queue, uri) = staged[index]
                         outcomes.record("agency sync of \(URL(fileURLWithPath: queue).lastPathComponent)", Result {
                             try ChildProcess.runCardsync(["sync", queue, "--database", uri, "--merge-wait", "\(mergeWait)", "--json"])
@@ -176,11 +176,11 @@ private struct LoadWorld {
                     }
                 }
             case 1 where !bureauQueues.isEmpty:
-                outcomes.record("bureau sync", Result {
+                outcomes.record("bureau sync", timed: false, Result {
                     try ChildProcess.runCardsync(["sync", "--database", bureauURI, "--jobs", "\(jobs)", "--json"] + bureauQueues)
                 })
             case 2 where importDecisions:
-                outcomes.record("bureau import", Result {
+                outcomes.record("bureau import", timed: false, Result {
                     try ChildProcess.runCardsync(["bureau", "import", decisions, "--database", bureauURI, "--json"])
                 })
             default:
@@ -195,7 +195,7 @@ private struct LoadWorld {
             guard merge.isRunning else { throw CommandFailure("the merge service stopped before applying every staged batch") }
             usleep(20_000)
         }
-        let each = outcomes.agencySeconds.sorted()
+        let each = outcomes.seconds.sorted()
         return RoundOutcome(seconds: (ContinuousClock.now - started).seconds, peakRSS: outcomes.peakRSS,
                             agencyMedian: each.isEmpty ? 0 : each[each.count / 2], agencyMax: each.last ?? 0)
     }
@@ -233,35 +233,5 @@ private struct LoadWorld {
     static func lineCount(_ file: URL) -> Int {
         guard let data = try? Data(contentsOf: file) else { return 0 }
         return data.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 }
-    }
-}
-
-/// What the processes of one round did, shared by the lanes.
-private final class Outcomes: @unchecked Sendable {
-    // @unchecked: every field is guarded by `lock`.
-    private let lock = NSLock()
-    private var nextIndex = 0
-    private(set) var peakRSS = 0
-    private(set) var failure: String?
-    /// Wall-clock seconds of each agency's own sync process.
-    private(set) var agencySeconds: [Double] = []
-
-    func nextAgency(of count: Int) -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard nextIndex < count, failure == nil else { return nil }
-        defer { nextIndex += 1 }
-        return nextIndex
-    }
-
-    func record(_ what: String, _ outcome: Result<ChildProcess.Outcome, Error>) {
-        lock.lock(); defer { lock.unlock() }
-        switch outcome {
-        case .success(let o):
-            peakRSS = max(peakRSS, o.maxRSSBytes)
-            if what.hasPrefix("agency") { agencySeconds.append(o.seconds) }
-            if o.status != 0 { failure = failure ?? "\(what) exited \(o.status)" }
-        case .failure(let error):
-            failure = failure ?? "\(what): \(error)"
-        }
     }
 }

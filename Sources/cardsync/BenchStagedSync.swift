@@ -49,14 +49,14 @@ struct StagedSyncBench {
 
         let merge = try RunningChild(["merge", "--follow", "--database", mergeURI, "--poll-interval", "1"])
         let started = ContinuousClock.now
-        let board = SyncBoard(count: queues.count)
+        let board = ChildProcessBoard(count: queues.count)
         let (paths, uris) = (queues, agencyURIs)
         ConcurrentWorkers.run(max(1, min(jobs, paths.count))) { _ in
             while let index = board.next() {
                 let outcome = Result {
                     try ChildProcess.runCardsync(["sync", paths[index], "--database", uris[index], "--merge-wait", "0", "--json"])
                 }
-                board.finish(outcome)
+                board.record("an agency's staged sync", outcome)
             }
         }
         if let failure = board.failure {
@@ -77,35 +77,5 @@ struct StagedSyncBench {
         let rows = try watcher.query("SELECT count(*) AS n FROM cardsync.ledger")
         return Outcome(seconds: seconds, syncPeakRSS: board.peakRSS, mergePeakRSS: stopped.peakBytes,
                        ledgerRows: Int(try rows.first?.decode(Int64.self, column: "n") ?? 0))
-    }
-
-    /// Queues handed to the sync workers, and what their processes did.
-    private final class SyncBoard: @unchecked Sendable {
-        // @unchecked: every field is guarded by `lock`.
-        private let lock = NSLock()
-        private var nextIndex = 0
-        private let count: Int
-        private(set) var peakRSS = 0
-        private(set) var failure: String?
-
-        init(count: Int) { self.count = count }
-
-        func next() -> Int? {
-            lock.lock(); defer { lock.unlock() }
-            guard nextIndex < count, failure == nil else { return nil }
-            defer { nextIndex += 1 }
-            return nextIndex
-        }
-
-        func finish(_ outcome: Result<ChildProcess.Outcome, Error>) {
-            lock.lock(); defer { lock.unlock() }
-            switch outcome {
-            case .success(let o):
-                peakRSS = max(peakRSS, o.maxRSSBytes)
-                if o.status != 0 { failure = failure ?? "exit status \(o.status)" }
-            case .failure(let error):
-                failure = failure ?? "\(error)"
-            }
-        }
     }
 }
