@@ -13,9 +13,8 @@
 #      every decision once, `db verify` clean, each inbox equal to the centre's deliveries with
 #      no decision twice, no line quarantined twice, `reconcile` consistent, and importing both
 #      decision files again records nothing.
-# Exit 0 when every check holds, 1 otherwise; two known issues (doubled inbox lines after the
-# re-import, stale conflict_opened notifications) are printed as KNOWN and fail only with
-# STRICT=1. Skips (exit 0) without PostgreSQL server binaries. Prints the dump and restore times.
+# Exit 0 when every check holds, 1 otherwise. Skips (exit 0) without PostgreSQL server binaries.
+# Prints the dump and restore times.
 #
 #   Deploy/bureau/restore-drill.sh [PATH-TO-cardsync] [--agencies N] [--applications M] [--jobs J]
 #       default: .build/debug/cardsync, 6 agencies, 2000 applications (about 4,500 events), 2 jobs
@@ -169,19 +168,6 @@ check "distinct agency event ids" "$(psql_db -c "SELECT count(DISTINCT event_id)
 check "bureau decisions in the ledger" "$(psql_db -c "SELECT count(*) FROM cardsync.ledger WHERE origin = 'bureau'")" "$decisions"
 check "distinct bureau event ids" "$(psql_db -c "SELECT count(DISTINCT event_id) FROM cardsync.ledger WHERE origin = 'bureau'")" "$decisions"
 check "db verify" "$("$cardsync" db verify --database "$db" >/dev/null 2>&1; echo $?)" 0
-# Two known issues are reported as KNOWN and do not fail the drill (STRICT=1 makes them fail):
-#   - a pull skips decisions the inbox holds only while the agency's cursor and the centre's
-#     disagree; after the first sync following the restore they agree, so the decisions the
-#     bureau imports again are appended to the inbox a second time;
-#   - conflict_opened notifications are system events with fresh event_ids: the re-pushed
-#     events open the conflicts again under new ids, the inbox keeps the old notifications too,
-#     and reconcile reports those as unknown centrally.
-known_issues=0
-known() {
-    if [ "$2" = "$3" ] || [ -n "${STRICT:-}" ]; then check "$@"; return; fi
-    printf 'KNOWN %s: %s, expected %s\n' "$1" "$2" "$3"
-    known_issues=$((known_issues + 1))
-}
 quarantined=0
 for q in "${queues[@]}"; do
     code=$(basename "$q")
@@ -191,10 +177,10 @@ for q in "${queues[@]}"; do
         | sort >"$tmp/delivered.ids"
     check "$code: deliveries missing from the inbox" "$(sort -u "$tmp/inbox.ids" | comm -13 - "$tmp/delivered.ids" | wc -l)" 0
     sort -u "$tmp/inbox.ids" | comm -23 - "$tmp/delivered.ids" >"$tmp/extra.ids"
-    check "$code: inbox lines the centre does not deliver, other than conflict_opened" \
-        "$(jq -r 'select(.type != "conflict_opened") | .event_id' "$q/inbox.jsonl" | sort -u | comm -12 - "$tmp/extra.ids" | wc -l)" 0
-    known "$code: conflict_opened notifications the centre no longer knows" "$(wc -l <"$tmp/extra.ids")" 0
-    known "$code: decisions twice in the inbox" "$(uniq -d "$tmp/inbox.ids" | wc -l)" 0
+    # Re-pushed events open their conflicts again under the notification ids the inbox holds.
+    check "$code: inbox lines the centre does not deliver" "$(wc -l <"$tmp/extra.ids")" 0
+    # The inbox is guarded after the restore: re-imported decisions are not appended again.
+    check "$code: decisions twice in the inbox" "$(uniq -d "$tmp/inbox.ids" | wc -l)" 0
     if [ -f "$q/quarantine.jsonl" ]; then
         check "$code: lines quarantined twice" "$(jq .line "$q/quarantine.jsonl" | sort | uniq -d | wc -l)" 0
         quarantined=$((quarantined + $(wc -l <"$q/quarantine.jsonl")))
@@ -204,7 +190,7 @@ check "lines quarantined" "$quarantined" "$faulty"
 "$cardsync" reconcile "${queues[@]}" --json --database "$db" >"$tmp/reconcile.json" || true
 check "reconcile: events missing centrally" "$(jq '[.agencies[].found.events_missing_centrally] | add' "$tmp/reconcile.json")" 0
 check "reconcile: decisions missing at agencies" "$(jq '[.agencies[].found.decisions_missing_at_agency] | add' "$tmp/reconcile.json")" 0
-known "reconcile consistent" "$(jq .consistent "$tmp/reconcile.json")" true
+check "reconcile consistent" "$(jq .consistent "$tmp/reconcile.json")" true
 for f in before after; do
     import_decisions "$tmp/decisions-$f-dump.jsonl"
     check "importing the decisions from $f the dump again records" "$(jq .recorded "$tmp/import.json")" 0
@@ -213,4 +199,4 @@ done
 printf '\nFigures: %s valid events (%s ledger rows at the dump); pg_dump -Fc %s s; drop + create + pg_restore %s s\n' \
     "$valid" "$dumped_events" "$dump_seconds" "$restore_seconds"
 [ "$problems" -eq 0 ] || fail "$problems check(s) failed"
-printf 'restore-drill.sh: passed (%s known issue(s), see the comment above the checks)\n' "$known_issues"
+printf 'restore-drill.sh: passed\n'

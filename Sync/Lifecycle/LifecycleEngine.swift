@@ -295,13 +295,27 @@ public struct LifecycleEngine {
     private mutating func emitConflictOpened(for app: ApplicationState, conflictIndex: Int, kind: ConflictKind) {
         let id = allocateLedgerID()
         let event = LedgerEvent(
-            ledgerID: id, eventID: UUID(), applicationID: app.applicationID, type: .conflictOpened,
+            ledgerID: id, eventID: Self.conflictOpenedEventID(kind: kind, notified: app.applicationID,
+                                                              between: effects.conflicts[conflictIndex].applicationIDs),
+            applicationID: app.applicationID, type: .conflictOpened,
             agencyCode: nil, seq: nil, occurredAt: now,
             data: ["kind": .string(kind.rawValue), "status": .string(app.status.rawValue)])
         newEventIndex[id] = effects.newEvents.count
         effects.newEvents.append((event, .applied))
         effects.conflictReferences[id] = conflictIndex
         effects.deliveries.append((app.owningAgency, id))
+    }
+
+    /// The event_id of a `conflict_opened` notification: named after the conflict (its kind, the
+    /// application told, the applications in conflict, in any order), not random. A centre
+    /// restored from a backup re-merges the same agency events, opens the same conflict again and
+    /// so writes the notification under the id the agency's inbox already holds: the inbox skips
+    /// it and reconcile finds it centrally (docs/deploy.md, "After a restore").
+    /// One conflict of a kind per set of applications: a `submitted` event is merged once, and
+    /// only a submission opens a `duplicate_application`, so the name is never reused.
+    static func conflictOpenedEventID(kind: ConflictKind, notified: UUID, between applications: [UUID]) -> UUID {
+        let names = applications.map(\.lowercased).sorted().joined(separator: ",")
+        return UUID(v3: "conflict_opened/\(kind.rawValue)/\(notified.lowercased)/\(names)")
     }
 
     // MARK: Bookkeeping

@@ -54,4 +54,15 @@ public final class InboxReader {
     public static func readAll(from url: URL) throws(QueueError) -> [InboxLine] {
         try InboxReader(url: url).readAll()
     }
+
+    /// The event ids of the entries in the first `size` bytes of the inbox at `url`.
+    public static func eventIDs(of url: URL, upTo size: Int64) throws(QueueError) -> Set<UUID> {
+        let reader = try InboxReader(url: url)
+        var ids = Set<UUID>()
+        while true {
+            let batch = try reader.nextBatch(maxLines: 10_000)
+            for line in batch where line.endOffset <= size { ids.insert(line.entry.eventID) }
+            if batch.isEmpty || batch.last!.endOffset >= size { return ids }
+        }
+    }
 }

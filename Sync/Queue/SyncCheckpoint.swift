@@ -39,11 +39,18 @@ public struct SyncCheckpoint: Sendable, Equatable, Codable {
     /// a sync against another centre is refused unless told, while a centre restored from its own
     /// backup keeps its id.
     public var centreID: UUID?
+    /// Bytes at the start of inbox.jsonl that may hold events the centre no longer has: it was
+    /// restored from an older backup, or the queue moved to another centre. The centre may
+    /// deliver those events again under new delivery ids (the bureau re-imports its decisions,
+    /// the merge re-opens a conflict under the same notification id), so while this is set every
+    /// pull skips events the inbox already holds. Cleared once the centre holds them all again;
+    /// nil in the common case, where a pull reads no inbox at all.
+    public var unconfirmedInboxSize: Int64?
 
     public init(version: Int = SyncCheckpoint.currentVersion, outboxOffset: Int64 = 0, outboxLine: Int = 0,
                 lastSeq: Int64? = nil, pushedSeq: Int64? = nil, inboxSize: Int64 = 0, inboxLedgerID: Int64? = nil,
                 pulledDelivery: Int64? = nil, quarantineSize: Int64 = 0, updatedAt: Timestamp? = nil,
-                centreID: UUID? = nil)
+                centreID: UUID? = nil, unconfirmedInboxSize: Int64? = nil)
     {
         self.version = version
         self.outboxOffset = outboxOffset
@@ -56,6 +63,7 @@ public struct SyncCheckpoint: Sendable, Equatable, Codable {
         self.quarantineSize = quarantineSize
         self.updatedAt = updatedAt
         self.centreID = centreID
+        self.unconfirmedInboxSize = unconfirmedInboxSize
     }
 
     /// A fresh start: nothing read, nothing pulled.
@@ -73,6 +81,7 @@ public struct SyncCheckpoint: Sendable, Equatable, Codable {
         case quarantineSize = "quarantine_size"
         case updatedAt = "updated_at"
         case centreID = "centre_id"
+        case unconfirmedInboxSize = "unconfirmed_inbox_size"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -103,6 +112,7 @@ public struct SyncCheckpoint: Sendable, Equatable, Codable {
         } else {
             centreID = nil
         }
+        unconfirmedInboxSize = try c.decodeIfPresent(Int64.self, forKey: .unconfirmedInboxSize)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -118,12 +128,13 @@ public struct SyncCheckpoint: Sendable, Equatable, Codable {
         try c.encode(quarantineSize, forKey: .quarantineSize)
         try c.encode(updatedAt?.rfc3339, forKey: .updatedAt)
         try c.encode(centreID.map { $0.uuidString.lowercased() }, forKey: .centreID)
+        try c.encodeIfPresent(unconfirmedInboxSize, forKey: .unconfirmedInboxSize)
     }
 
     /// The checkpoint as the bytes of state.json: an object with keys in a fixed order, one line.
     public func fileBytes() -> [UInt8] {
         func opt(_ v: Int64?) -> OrderedJSON { v.map { .value(.int($0)) } ?? .value(.null) }
-        let doc: OrderedJSON = .object([
+        var fields: [(String, OrderedJSON)] = [
             ("version", .value(.int(Int64(version)))),
             ("outbox_offset", .value(.int(outboxOffset))),
             ("outbox_line", .value(.int(Int64(outboxLine)))),
@@ -135,8 +146,10 @@ public struct SyncCheckpoint: Sendable, Equatable, Codable {
             ("quarantine_size", .value(.int(quarantineSize))),
             ("updated_at", updatedAt.map { .value(.string($0.rfc3339)) } ?? .value(.null)),
             ("centre_id", centreID.map { .value(.string($0.uuidString.lowercased())) } ?? .value(.null)),
-        ])
-        return JSONWriter.bytes(doc, pretty: true) + [0x0A]
+        ]
+        // Only after a restore: every other queue's state.json stays as it was.
+        if let unconfirmedInboxSize { fields.append(("unconfirmed_inbox_size", .value(.int(unconfirmedInboxSize)))) }
+        return JSONWriter.bytes(.object(fields), pretty: true) + [0x0A]
     }
 
     /// Loads state.json; nil when the file does not exist (a fresh start).

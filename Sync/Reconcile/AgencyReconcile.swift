@@ -45,8 +45,9 @@ public struct ReconcileOptions: Sendable {
 ///   records the new inbox size and, as pull cursor, the last delivery id the centre holds for
 ///   the agency; the centre's cursor moves to the same. A later sync therefore pulls only newer
 ///   deliveries and appends nothing twice. When the inbox holds decisions the centre lost, the
-///   checkpoint keeps its (higher) cursor, so the next sync sees the cursors differ and pulls
-///   with its event-id dedupe: a bureau re-recording the lost decisions does not duplicate them.
+///   checkpoint keeps its (higher) cursor and guards the inbox (`unconfirmedInboxSize`): until
+///   the centre holds every inbox event again, pulls skip events the inbox already has, so a
+///   bureau re-recording the lost decisions does not duplicate them.
 /// - decisions the centre lacks and events only the centre has are reported, never changed.
 public final class AgencyReconcile {
     let queue: QueueDirectory
@@ -341,7 +342,15 @@ public final class AgencyReconcile {
     private func repairPull(_ code: String, local: LocalHoldings, checkpoint: inout SyncCheckpoint,
                             central: CentralSyncState) throws -> Int {
         let comparison = try compareDecisions(code, local: local, checkpoint: checkpoint, central: central, fetchRows: true)
-        guard !comparison.rowsToPull.isEmpty else { return 0 }
+        if !comparison.unknown.isEmpty {
+            // The centre lost decisions this inbox holds: guard the inbox against their coming
+            // again (a bureau re-import), as a sync does when it finds the centre behind it.
+            checkpoint.unconfirmedInboxSize = max(checkpoint.unconfirmedInboxSize ?? 0, checkpoint.inboxSize)
+        }
+        guard !comparison.rowsToPull.isEmpty else {
+            if !comparison.unknown.isEmpty { try queue.saveCheckpoint(checkpoint) }
+            return 0
+        }
         let inbox = try InboxWriter(url: queue.inboxFile)
         defer { inbox.close() }
         // A crashed sync's appends after the checkpoint are not committed: cut them, as sync does.

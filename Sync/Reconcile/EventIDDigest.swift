@@ -1,3 +1,4 @@
+import CardCore
 import Foundation
 
 /// Where an event id falls and what it contributes to its bucket's digest.

@@ -51,6 +51,16 @@ struct AgencyFunctions {
         return Int(try rows.first?.decode(Int64.self, column: "fresh") ?? 0)
     }
 
+    /// Which of `eventIDs` the centre has delivered to the agency (ids only).
+    func delivered(_ eventIDs: Set<UUID>) throws -> Set<UUID> {
+        var found = Set<UUID>()
+        for row in try connection.query("SELECT event_id FROM cardsync.agency_delivered_events($1)", [.text(agency)]) {
+            let id = try row.decode(UUID.self, column: "event_id")
+            if eventIDs.contains(id) { found.insert(id) }
+        }
+        return found
+    }
+
     /// The agency's last delivery id (0 when none).
     func lastDelivery() throws -> Int64 {
         try connection.query("SELECT cardsync.agency_last_delivery($1) AS last", [.text(agency)])

@@ -299,6 +299,13 @@ public final class AgencySync {
         defer { inbox.close() }
         if try inbox.size() > checkpoint.inboxSize { try inbox.truncate(toSize: checkpoint.inboxSize) }
         var cursor = checkpoint.pulledDelivery ?? 0
+        // The centre is behind this queue's cursor (restored from an older backup) or is another
+        // centre: what the inbox holds may come again under new delivery ids, now or after the
+        // bureau re-imports its decisions. Guard the whole inbox until the centre holds it again.
+        if central.pulledDelivery < cursor || start.movedCentre {
+            checkpoint.unconfirmedInboxSize = max(checkpoint.unconfirmedInboxSize ?? 0, checkpoint.inboxSize)
+        }
+        var guarded: Set<UUID>?
         var seen: Set<UUID>?
         if central.pulledDelivery != cursor || start.rebuilt || start.movedCentre {
             // The centre was restored (it is behind us), our checkpoint was lost (we are behind
@@ -307,15 +314,24 @@ public final class AgencySync {
             seen = Set(try InboxReader.readAll(from: queue.inboxFile).map(\.eventID))
             cursor = min(cursor, central.pulledDelivery)
         }
+        /// What to skip: read only when there is something to pull (most syncs read no inbox).
+        func skipping() throws -> Set<UUID>? {
+            if seen == nil, let size = checkpoint.unconfirmedInboxSize {
+                guarded = try guarded ?? InboxReader.eventIDs(of: queue.inboxFile, upTo: size)
+                seen = guarded
+            }
+            return seen
+        }
         while true {
             let page = try connection.withTransaction { conn in
                 try KeyedPlans.require(on: conn)
                 return try centre.deliveries(after: cursor, limit: options.pullPageSize)
             }
             if page.isEmpty { break }
+            let skip = try skipping()
             for (deliveryID, event) in page {
                 cursor = deliveryID
-                if seen?.contains(event.eventID) == true { continue }
+                if skip?.contains(event.eventID) == true { continue }
                 inbox.append(InboxLine(event: event))
                 result.pulled += 1
             }
@@ -326,10 +342,29 @@ public final class AgencySync {
             try queue.saveCheckpoint(checkpoint)
             try centre.recordPull(through: cursor)
         }
+        try confirmInbox(centre, checkpoint: &checkpoint, guarded: guarded)
         // Always, also with nothing new: the centre's cursor is aligned with ours (it may be ahead
         // after a lost checkpoint) and `last_pull_at` records the end of this successful sync,
         // which `cardsync status` reports as the agency's last sync.
         try centre.recordPull(through: cursor)
+    }
+
+    /// Lifts the restore guard once the centre has delivered every event of the guarded inbox
+    /// prefix again: nothing it holds can then come a second time.
+    private func confirmInbox(_ centre: AgencyFunctions, checkpoint: inout SyncCheckpoint, guarded: Set<UUID>?) throws {
+        guard let size = checkpoint.unconfirmedInboxSize else { return }
+        let ids = try guarded ?? InboxReader.eventIDs(of: queue.inboxFile, upTo: size)
+        let missing = ids.count - (try centre.delivered(ids).count)
+        if missing == 0 {
+            checkpoint.unconfirmedInboxSize = nil
+            logger.info("the central database holds every event of the inbox again; pulls no longer compare with it",
+                        metadata: ["agency": "\(centre.agency)"])
+        } else {
+            logger.debug("inbox events the central database does not hold (yet)",
+                         metadata: ["agency": "\(centre.agency)", "events": "\(missing)"])
+        }
+        checkpoint.updatedAt = options.clock()
+        try queue.saveCheckpoint(checkpoint)
     }
 }
 

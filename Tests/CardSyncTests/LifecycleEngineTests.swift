@@ -192,6 +192,26 @@ import Testing
         #expect(f.engine.effects.newEvents.contains { $0.event.type == .conflictOpened && $0.event.applicationID == second })
     }
 
+    @Test func theConflictNotificationIsNamedAfterTheConflictWhicheverSubmissionArrivesFirst() {
+        // A restored centre re-merging the same submissions must write the notification under
+        // the event_id the agency's inbox already holds, also when they come in another order.
+        let first = UUID(), second = UUID()
+        func notification(_ order: [(UUID, String, Int)]) -> LedgerEvent? {
+            var f = Fold()
+            for (app, agency, day) in order { _ = f.submit(app, agency: agency, at: day) }
+            let opened = f.engine.effects.newEvents.map(\.event).filter { $0.type == .conflictOpened }
+            #expect(opened.count == 1)
+            return opened.first
+        }
+        let a = notification([(second, "CS-B-001", 3), (first, "CS-A-001", 2)])
+        let b = notification([(first, "CS-A-001", 2), (second, "CS-B-001", 3)])
+        #expect(a?.eventID != nil && a?.eventID == b?.eventID)
+        #expect(a?.applicationID == second)
+        // Another pair of applications, another id.
+        let c = notification([(UUID(), "CS-B-001", 3), (first, "CS-A-001", 2)])
+        #expect(c?.eventID != a?.eventID)
+    }
+
     @Test func duplicateApplicationAnExistingApplicationPastSubmittedStays() {
         var f = Fold()
         let first = UUID(), second = UUID()

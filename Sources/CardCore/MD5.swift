@@ -1,11 +1,11 @@
 import Foundation
 
-/// MD5 (RFC 1321) of short byte strings, only so that an agency can compute the same
-/// per-event hash as PostgreSQL's `md5(uuid_send(event_id))` without a crypto dependency.
+/// MD5 (RFC 1321) of short byte strings, without a crypto dependency: reconcile's per-event hash
+/// (the same as PostgreSQL's `md5(uuid_send(event_id))`) and name-based UUIDs (`UUID(v3:)`).
 ///
-/// Not used for security: reconcile needs a well-mixed hash that both sides compute identically,
+/// Not used for security: both need a well-mixed hash that every side computes identically,
 /// and `md5` is the one PostgreSQL has built in.
-enum MD5 {
+package enum MD5 {
     private static let shifts: [UInt32] = [
         7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
         5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
@@ -28,7 +28,7 @@ enum MD5 {
     /// The first 12 bytes of the digest of a UUID's 16 bytes (`uuid_send` order), big-endian
     /// as (first 4 bytes, next 8 bytes): what reconcile's bucket and hash are made of. One
     /// 64-byte block and no allocation: this runs once per event id held by an agency.
-    static func uuidPrefix(_ u: uuid_t) -> (UInt32, UInt64) {
+    package static func uuidPrefix(_ u: uuid_t) -> (UInt32, UInt64) {
         @inline(__always) func word(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> UInt32 {
             UInt32(a) | UInt32(b) << 8 | UInt32(c) << 16 | UInt32(d) << 24
         }
@@ -73,7 +73,7 @@ enum MD5 {
     }
 
     /// The 16-byte digest of `message`.
-    static func digest(_ message: [UInt8]) -> [UInt8] {
+    package static func digest(_ message: [UInt8]) -> [UInt8] {
         var padded = message
         let bitLength = UInt64(message.count) &* 8
         padded.append(0x80)
