@@ -36,8 +36,10 @@ enum AmendmentMerge {
                 "earlier_change_ledger_id": .int(last.ledgerID),
             ])
         }
-        if app.status == .returned { app.status = .submitted }
-        if app.status == .onHold, app.heldStatus == .returned { app.heldStatus = .submitted }
+        // An amendment answers a return: the application (or the status it is held in) goes
+        // back to submitted, by the same table as every other status change.
+        app.status = TransitionRules.status(after: .amended, from: app.status) ?? app.status
+        if app.status == .onHold { app.heldStatus = TransitionRules.status(after: .amended, from: app.heldStatus) }
         guard !contested.isEmpty else { return }
         conflicts.append(ConflictDraft(
             kind: .concurrentAmendment, isOpen: false, outcome: .autoMerged,

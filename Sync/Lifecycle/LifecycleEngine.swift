@@ -171,33 +171,27 @@ public struct LifecycleEngine {
     // MARK: Applying
 
     private mutating func apply(_ event: LedgerEvent, to app: inout ApplicationState) {
+        // The status change comes from the transition table; here only what else the event records.
         switch event.type {
         case .amended:
             AmendmentMerge.apply(event, to: &app, conflicts: &effects.conflicts)
         case .documentsVerified:
             let docs = event.data["documents"]?.arrayValue?.compactMap(\.stringValue) ?? []
             app.verifiedDocuments = Array(Set(app.verifiedDocuments).union(docs)).sorted()
-        case .withdrawn:
-            close(&app, as: .withdrawn, at: event.occurredAt)
         case .cardIssued:
-            close(&app, as: .issued, at: event.occurredAt)
             app.issuedBy = event.agencyCode
-        case .approved:
-            app.status = .approved
-        case .rejected:
-            close(&app, as: .rejected, at: event.occurredAt)
-        case .returned:
-            app.status = .returned
         case .cardProduced:
-            app.status = .produced
             app.cardNumber = event.data["card_number"]?.stringValue
         case .cardDispatched:
-            if app.status != .issued { app.status = .dispatched }
             app.dispatchedTo = event.data["agency_code"]?.stringValue
         case .conflictResolved:
             applyResolution(event, to: &app)
-        case .submitted, .conflictOpened:
+        case .withdrawn, .approved, .rejected, .returned, .submitted, .conflictOpened:
             break
+        }
+        if event.type != .conflictResolved, event.type != .amended,
+           let next = TransitionRules.status(after: event.type, from: app.status), next != app.status {
+            if next.isTerminal { close(&app, as: next, at: event.occurredAt) } else { app.status = next }
         }
         app.version += 1
         app.lastLedgerID = event.ledgerID

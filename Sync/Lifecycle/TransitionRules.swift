@@ -74,6 +74,32 @@ public enum TransitionRules {
         }
     }
 
+    /// The status an application has after an event of `type` applied to it in `status`: the one
+    /// table that the centre's fold (`LifecycleEngine`, once `verdict` says apply) and an agency's
+    /// local view (`LocalQueueView`, which has no verdicts) both read.
+    ///
+    /// - `status`: nil when the application is not known (locally: a decision for an
+    ///   application this queue never recorded); only `submitted` makes one known.
+    /// - `reported`: the status a conflict event names (its inbox line's `status`). The centre
+    ///   passes none: a `conflict_resolved`'s effect is its `action`, which the engine applies.
+    public static func status(after type: EventType, from status: ApplicationStatus?,
+                              reported: ApplicationStatus? = nil) -> ApplicationStatus? {
+        guard let status else { return type == .submitted ? .submitted : nil }
+        switch type {
+        case .submitted, .documentsVerified: return status
+        case .amended: return status == .returned ? .submitted : status
+        case .withdrawn: return status.isOpen ? .withdrawn : status
+        case .cardIssued: return .issued
+        case .approved: return .approved
+        case .rejected: return .rejected
+        case .returned: return .returned
+        case .cardProduced: return .produced
+        // A counter that issued the card before the dispatch record arrived keeps it issued.
+        case .cardDispatched: return status == .issued ? .issued : .dispatched
+        case .conflictOpened, .conflictResolved: return reported ?? status
+        }
+    }
+
     /// A bureau decision applies in some statuses, waits in earlier ones (the application has not
     /// got there yet, or is on hold), and can never apply once the application is past it.
     private static func bureauDecision(_ status: ApplicationStatus, appliesIn: Set<ApplicationStatus>,

@@ -2,8 +2,9 @@ import CardCore
 import Foundation
 
 /// `cardsync queue status`: what an agency sees locally, without the central database.
-/// An application's status is the fold of its outbox and inbox events in time order; the
-/// inbox's conflict events carry the status the centre gave the application.
+/// An application's status is the fold of its outbox and inbox events in time order through the
+/// centre's own transition table (`TransitionRules.status(after:from:reported:)`); the inbox's
+/// conflict events carry the status the centre gave the application.
 public struct LocalQueueView: Sendable {
     public var agency: Agency
     /// Applications taken at this agency, by current local status.
@@ -52,13 +53,7 @@ public struct LocalQueueView: Sendable {
                 else { continue }
                 if type == .cardIssued { issuedHere.insert(app) }
                 steps.append(Step(at: at.microseconds, order: 0, app: app) { status in
-                    switch type {
-                    case .submitted: if status == nil { status = .submitted }
-                    case .amended: if status == .returned { status = .submitted }
-                    case .withdrawn: if status?.isOpen == true { status = .withdrawn }
-                    case .cardIssued: if status != nil { status = .issued }
-                    default: break
-                    }
+                    status = TransitionRules.status(after: type, from: status)
                 })
             }
         }
@@ -74,16 +69,8 @@ public struct LocalQueueView: Sendable {
                 let type = entry.type
                 let explicit = entry.data["status"]?.stringValue.flatMap(ApplicationStatus.init(rawValue:))
                 steps.append(Step(at: entry.occurredAt.microseconds, order: 1, app: entry.applicationID) { status in
-                    guard status != nil else { return }
-                    switch type {
-                    case .approved: status = .approved
-                    case .rejected: status = .rejected
-                    case .returned: status = .returned
-                    case .cardProduced: status = .produced
-                    case .cardDispatched: if status != .issued { status = .dispatched }
-                    case .conflictOpened, .conflictResolved: if let explicit { status = explicit }
-                    default: break
-                    }
+                    // A decision for an application this queue never recorded stays unknown (nil).
+                    status = TransitionRules.status(after: type, from: status, reported: explicit)
                 })
             }
         }
