@@ -65,18 +65,13 @@ public final class AgencyReconcile {
 
     public func run() throws -> AgencyReconcileResult {
         let started = ContinuousClock.now
-        let agency = try queue.readAgency()
+        let session = try QueueSession(queue: queue, connection: connection, lockWait: options.lockWait)
+        defer { session.close() }
+        let agency = session.agency
+        let role = session.role
         var result = AgencyReconcileResult(agencyCode: agency.code)
         result.bucketCount = options.bucketCount
-        let lock = try QueueLock.acquire(queue, timeout: options.lockWait)
-        defer { lock.release() }
-        try MergeLocks.lockAgency(agency.code, on: connection, wait: options.lockWait)
-        defer { MergeLocks.unlockAgency(agency.code, on: connection) }
-        let role = try SessionRole.of(connection)
-        if case .agency(let own) = role, own != agency.code {
-            throw SyncError.roleOfOtherAgency(role: own, queue: agency.code)
-        }
-        let centreFunctions = AgencyFunctions(connection: connection, agency: agency.code)
+        let centreFunctions = session.centre
 
         guard var checkpoint = try queue.loadCheckpoint() else {
             result.neverSynced = true
@@ -134,7 +129,7 @@ public final class AgencyReconcile {
             }
             result.pushed = try repairPush(agency.code, local: local, checkpoint: checkpoint, central: central,
                                            missing: result.eventsMissingCentrally, now: now, staging: staging)
-            result.pulled = try repairPull(agency.code, local: local, checkpoint: &checkpoint, central: central)
+            result.pulled = try repairPull(session, local: local, checkpoint: &checkpoint, central: central)
         }
         result.seconds = (ContinuousClock.now - started).seconds
         return result
@@ -339,8 +334,9 @@ public final class AgencyReconcile {
 
     /// Appends the decisions the inbox lacks (compared again: the push may have delivered new
     /// conflict events), in delivery order, and moves both pull cursors.
-    private func repairPull(_ code: String, local: LocalHoldings, checkpoint: inout SyncCheckpoint,
+    private func repairPull(_ session: QueueSession, local: LocalHoldings, checkpoint: inout SyncCheckpoint,
                             central: CentralSyncState) throws -> Int {
+        let code = session.agency.code
         let comparison = try compareDecisions(code, local: local, checkpoint: checkpoint, central: central, fetchRows: true)
         if !comparison.unknown.isEmpty {
             // The centre lost decisions this inbox holds: guard the inbox against their coming
@@ -351,18 +347,14 @@ public final class AgencyReconcile {
             if !comparison.unknown.isEmpty { try queue.saveCheckpoint(checkpoint) }
             return 0
         }
-        let inbox = try InboxWriter(url: queue.inboxFile)
+        let inbox = try session.openInbox(after: checkpoint)
         defer { inbox.close() }
-        // A crashed sync's appends after the checkpoint are not committed: cut them, as sync does.
-        if try inbox.size() > checkpoint.inboxSize { try inbox.truncate(toSize: checkpoint.inboxSize) }
         for (_, event) in comparison.rowsToPull { inbox.append(InboxLine(event: event)) }
-        try inbox.flush()
         let last = comparison.lastDelivery
-        checkpoint.inboxSize = try inbox.size()
-        checkpoint.pulledDelivery = comparison.unknown.isEmpty ? last : max(checkpoint.pulledDelivery ?? 0, last)
-        checkpoint.updatedAt = options.clock()
-        try queue.saveCheckpoint(checkpoint)
-        try AgencyFunctions(connection: connection, agency: code).recordPull(through: last)
+        // The centre's cursor moves to its last delivery; ours stays higher while the centre
+        // lacks decisions we hold, so that the next sync pulls with its dedupe.
+        try session.commitInbox(inbox, through: comparison.unknown.isEmpty ? last : max(checkpoint.pulledDelivery ?? 0, last),
+                                centreCursor: last, checkpoint: &checkpoint, now: options.clock())
         return comparison.rowsToPull.count
     }
 

@@ -48,13 +48,11 @@ public final class AgencySync {
             prefetch?.drop()
             prefetch = nil
         }
-        let agency = try queue.readAgency()
+        let session = try QueueSession(queue: queue, connection: connection, lockWait: options.lockWait)
+        defer { session.close() }
+        let agency = session.agency
         var result = AgencySyncResult(agencyCode: agency.code)
-        let lock = try QueueLock.acquire(queue, timeout: options.lockWait)
-        defer { lock.release() }
-        try MergeLocks.lockAgency(agency.code, on: connection, wait: options.lockWait)
-        defer { MergeLocks.unlockAgency(agency.code, on: connection) }
-        let staging = try chooseStaging(for: agency)
+        let staging = try chooseStaging(for: agency, role: session.role)
         clock.lap("role")
 
         var start = try startingPoint()
@@ -66,8 +64,7 @@ public final class AgencySync {
         }
         start.checkpoint.quarantineSize = try quarantine.size()
 
-        let centre = AgencyFunctions(connection: connection, agency: agency.code)
-        let central = try centre.position()
+        let central = try session.centre.position()
         try checkCentre(&start, agency: agency)
         var checkpoint = start.checkpoint
         clock.lap("setup")
@@ -77,7 +74,7 @@ public final class AgencySync {
         clock.lap("merge-wait")
         try expirePending(agency: agency.code, staged: staging != nil, result: &result)
         clock.lap("expired")
-        try pull(centre, central: central, start: start, checkpoint: &checkpoint, result: &result)
+        try pull(session, central: central, start: start, checkpoint: &checkpoint, result: &result)
         // A queue whose state.json did not name this centre yet (first sync after an upgrade, a
         // rebuilt checkpoint) records it even when there was nothing to push or pull.
         if start.recordCentre { try queue.saveCheckpoint(checkpoint) }
@@ -91,10 +88,10 @@ public final class AgencySync {
 
     /// An agency's own role stages (nil: the owner or a bureau role, which merge in-process).
     /// The in-process path first applies what this agency staged before, so its order holds.
-    private func chooseStaging(for agency: Agency) throws -> StagingClient? {
-        switch try SessionRole.of(connection) {
-        case .agency(let own):
-            guard own == agency.code else { throw SyncError.roleOfOtherAgency(role: own, queue: agency.code) }
+    private func chooseStaging(for agency: Agency, role: SessionRole) throws -> StagingClient? {
+        switch role {
+        case .agency:
+            // QueueSession made sure the role is this agency's.
             return StagingClient(connection: connection, agency: agency.code)
         case .bureau:
             try AgencyRegistry(connection: connection).ensureRegistered(agency)
@@ -293,11 +290,11 @@ public final class AgencySync {
 
     // MARK: Pull
 
-    private func pull(_ centre: AgencyFunctions, central: CentralSyncState, start: StartingPoint,
+    private func pull(_ session: QueueSession, central: CentralSyncState, start: StartingPoint,
                       checkpoint: inout SyncCheckpoint, result: inout AgencySyncResult) throws {
-        let inbox = try InboxWriter(url: queue.inboxFile)
+        let centre = session.centre
+        let inbox = try session.openInbox(after: checkpoint)
         defer { inbox.close() }
-        if try inbox.size() > checkpoint.inboxSize { try inbox.truncate(toSize: checkpoint.inboxSize) }
         var cursor = checkpoint.pulledDelivery ?? 0
         // The centre is behind this queue's cursor (restored from an older backup) or is another
         // centre: what the inbox holds may come again under new delivery ids, now or after the
@@ -335,12 +332,7 @@ public final class AgencySync {
                 inbox.append(InboxLine(event: event))
                 result.pulled += 1
             }
-            try inbox.flush()
-            checkpoint.inboxSize = try inbox.size()
-            checkpoint.pulledDelivery = cursor
-            checkpoint.updatedAt = options.clock()
-            try queue.saveCheckpoint(checkpoint)
-            try centre.recordPull(through: cursor)
+            try session.commitInbox(inbox, through: cursor, checkpoint: &checkpoint, now: options.clock())
         }
         try confirmInbox(centre, checkpoint: &checkpoint, guarded: guarded)
         // Always, also with nothing new: the centre's cursor is aligned with ours (it may be ahead
