@@ -25,7 +25,8 @@ struct ListenSettingsFile {
             return try JSONDecoder().decode(Contents.self, from: data)
         } catch {
             throw LocalClusterError(
-                "\(url.path) does not hold listen settings (\(error)); fix it or delete it and run cardsync db start with the settings you want")
+                "\(url.path) does not hold listen settings (\(error)); fix it or delete it and run cardsync db start with the settings you want",
+                cause: error)
         }
     }
 

@@ -188,7 +188,7 @@ public struct LocalCluster: Sendable {
                      "-o", serverArguments.map(Subprocess.shellQuoted).joined(separator: " "), "start"],
                     asUser: account.switchToUser, currentDirectory: directory)
             } catch let error as LocalClusterError {
-                throw LocalClusterError("could not start PostgreSQL in \(directory.path): \(error.message)\(logTail())")
+                throw LocalClusterError("could not start PostgreSQL in \(directory.path): \(error.message)\(logTail())", cause: error)
             }
             try saveChoice()
         }
@@ -280,7 +280,7 @@ public struct LocalCluster: Sendable {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw LocalClusterError("could not create the cluster directory \(directory.path): \(error.localizedDescription)")
+            throw LocalClusterError("could not create the cluster directory \(directory.path): \(error.localizedDescription)", cause: error)
         }
         let lock = try ClusterLock(path: lockFile.path)
         defer { withExtendedLifetime(lock) {} }
@@ -304,7 +304,7 @@ public struct LocalCluster: Sendable {
         do {
             try Subprocess.run(binaries.initdb, arguments, asUser: account.switchToUser, currentDirectory: directory)
         } catch let error as LocalClusterError {
-            throw LocalClusterError("could not initialize a PostgreSQL cluster in \(dataDirectory.path): \(error.message)")
+            throw LocalClusterError("could not initialize a PostgreSQL cluster in \(dataDirectory.path): \(error.message)", cause: error)
         }
     }
 
@@ -315,7 +315,7 @@ public struct LocalCluster: Sendable {
             try Subprocess.run(binaries.pgCtl, ["-D", dataDirectory.path, "-m", mode, "-w", "-t", "120", "stop"],
                                asUser: account.switchToUser, currentDirectory: directory)
         } catch let error as LocalClusterError {
-            throw LocalClusterError("could not stop PostgreSQL in \(directory.path): \(error.message)\(logTail())")
+            throw LocalClusterError("could not stop PostgreSQL in \(directory.path): \(error.message)\(logTail())", cause: error)
         }
     }
 

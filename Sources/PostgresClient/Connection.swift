@@ -127,7 +127,8 @@ public final class Connection: @unchecked Sendable {
             abandonCopy(reason: "COPY must go through copyIn or copyOut")
             throw PostgresError.client("COPY statements must use copyIn(_:_:) or copyOut(_:_:), not query/execute")
         default:
-            let error = PostgresError(result: result, connection: handle)
+            var error = PostgresError(result: result, connection: handle)
+            error.statement = sql
             PQclear(result)
             logger?.debug("statement failed", metadata: ["error": "\(error)"])
             throw error

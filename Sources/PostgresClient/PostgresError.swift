@@ -40,6 +40,9 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public var constraint: String?
     /// 1-based character offset into the statement text, when the server reported one.
     public var position: Int?
+    /// The SQL text of the statement that failed (its parameters are never part of it). Left out
+    /// of `description`, which names the failure; shown by `detailedDescription`.
+    public var statement: String?
 
     public init(
         kind: Kind, message: String, sqlState: String? = nil, detail: String? = nil, hint: String? = nil,
@@ -101,6 +104,7 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         if let detail { text += "\nDETAIL: \(detail)" }
         if let hint { text += "\nHINT: \(hint)" }
         if let context { text += "\nCONTEXT: \(context)" }
+        if let statement { text += "\nSTATEMENT: \(statement)" }
         return text
     }
 

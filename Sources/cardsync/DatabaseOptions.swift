@@ -125,7 +125,13 @@ struct CommandFailure: Error, CustomStringConvertible {
     }
 
     /// The cause is a broken or refused connection that a later attempt may not meet.
-    var isRetryable: Bool { (cause as? PostgresError)?.isRetryable == true }
+    var isRetryable: Bool {
+        switch cause {
+        case let error as PostgresError: error.isRetryable
+        case let error as SyncError: error.isRetryable
+        default: false
+        }
+    }
 
     var description: String { hint.map { "\(message)\nWhat to do: \($0)" } ?? message }
 }

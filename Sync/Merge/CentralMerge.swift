@@ -109,7 +109,8 @@ public struct CentralMerge {
                            metadata: ["error": "\(error)"])
             throw error
         } catch {
-            throw SyncError("the batch's events are stored, but its projection rows could not be committed (\(error)); the next sync rebuilds the projection from the ledger")
+            throw SyncError("the batch's events are stored, but its projection rows could not be committed (\(error)); the next sync rebuilds the projection from the ledger",
+                            cause: error)
         }
         clock.lap("projection-commit")
         logger.debug("merged batch", metadata: ["events": "\(events.count)", "phases": "\(clock.summary)"])

@@ -18,7 +18,8 @@ public enum SessionRole: Sendable, Equatable {
             return .bureau
         } catch let error as PostgresError where error.sqlState == "42501" {
             throw SyncError("this database role is neither an agency's own role nor one of the bureau's (\(error.message)); "
-                + "connect with the role printed by cardsync agency credentials, or ask the bureau to run cardsync db roles")
+                + "connect with the role printed by cardsync agency credentials, or ask the bureau to run cardsync db roles",
+                cause: error)
         }
     }
 }

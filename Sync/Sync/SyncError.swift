@@ -1,10 +1,28 @@
 import Foundation
+import PostgresClient
 
 /// Why a sync could not be done (exit status 1): each names the cause and what to do.
 public struct SyncError: Error, CustomStringConvertible, Sendable {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// The error underneath, kept whole (not only as text in `message`) so that callers can
+    /// still ask it things: `isRetryable`, its SQLSTATE, the statement that failed.
+    public var cause: (any Error)?
+
+    public init(_ message: String, cause: (any Error)? = nil) {
+        self.message = message
+        self.cause = cause
+    }
+
     public var description: String { message }
+
+    /// Worth running again: the cause was a broken connection or a concurrency failure.
+    public var isRetryable: Bool {
+        switch cause {
+        case let error as PostgresError: error.isRetryable
+        case let error as SyncError: error.isRetryable
+        default: false
+        }
+    }
 
     /// The queue synced with another central database before (its state.json names it).
     static func otherCentre(queue: String, known: UUID, found: UUID) -> SyncError {

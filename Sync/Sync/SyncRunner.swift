@@ -94,7 +94,7 @@ public struct SyncRunner: Sendable {
                 sync.onLastBatch = onLastBatch
                 prefetch = nil
                 return try sync.run()
-            } catch let error as PostgresError where attempt < retries && error.isRetryable {
+            } catch where attempt < retries && Self.isRetryable(error) {
                 attempt += 1
                 connections = nil
                 let delay = Self.retryDelay(attempt: attempt)
@@ -103,6 +103,11 @@ public struct SyncRunner: Sendable {
                 Thread.sleep(forTimeInterval: delay)
             }
         }
+    }
+
+    /// A connection that broke or a concurrency failure, also when wrapped in a `SyncError`.
+    static func isRetryable(_ error: any Error) -> Bool {
+        (error as? PostgresError)?.isRetryable ?? (error as? SyncError)?.isRetryable ?? false
     }
 
     /// Seconds to wait before retry number `attempt` (1, 2, 4, … at most 30): shared by every

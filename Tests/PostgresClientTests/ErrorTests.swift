@@ -31,6 +31,16 @@ struct ServerErrorTests {
         #expect(error?.description.contains("23505") == true)
     }
 
+    @Test("a failed statement keeps its SQL text, never its parameters, out of the description")
+    func statementKept() throws {
+        let sql = "INSERT INTO cards VALUES ($1, $2)"
+        try connection.execute(sql, ["110101199003074514", "王小明"])
+        let error = #expect(throws: PostgresError.self) { try connection.execute(sql, ["110101199003074514", "王小明"]) }
+        #expect(error?.statement == sql)
+        #expect(error?.description.contains("INSERT") == false, "the description names the failure, not the statement")
+        #expect(error?.detailedDescription.contains("STATEMENT: \(sql)") == true)
+    }
+
     @Test("a syntax error reports its position")
     func syntaxError() throws {
         let error = #expect(throws: PostgresError.self) { try connection.query("SELEC 1") }
