@@ -7,6 +7,7 @@ import Foundation
 /// object is deallocated, or when the process dies (a crashed sync never leaves a stale lock).
 /// Two `QueueLock`s on the same directory exclude each other even within one process.
 public final class QueueLock: @unchecked Sendable {
+    // @unchecked: `file` is read and written only while holding `state`.
     public let directory: QueueDirectory
     private let state = NSLock()
     private var file: QueueFile?

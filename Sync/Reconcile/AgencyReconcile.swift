@@ -85,26 +85,21 @@ public final class AgencyReconcile {
         }
         let now = options.clock()
         // The queue is read on another thread while the centre computes its totals.
-        let reading = LocalRead()
         let (queue, bucketCount, batchSize, snapshot) = (queue, options.bucketCount, options.batchSize, checkpoint)
-        Thread {
-            reading.result = Result {
-                try LocalHoldings.read(queue, checkpoint: snapshot, bucketCount: bucketCount, now: now, batchSize: batchSize)
-            }
-            reading.done.signal()
-        }.start()
+        let reading = BackgroundWork {
+            try LocalHoldings.read(queue, checkpoint: snapshot, bucketCount: bucketCount, now: now, batchSize: batchSize)
+        }
         let central: CentralSyncState
         let totals: (events: BucketDigest, decisions: BucketDigest)
         do {
             central = try centreFunctions.position()
             totals = try centralTotals(agency.code, bytes: &result.bytesReceived)
         } catch {
-            reading.done.wait()
+            _ = reading.wait()
             throw error
         }
         logger.debug("central totals", metadata: ["agency": "\(agency.code)", "ms": "\(Self.ms(since: started))"])
-        reading.done.wait()
-        let local = try reading.result!.get()
+        let local = try reading.wait().get()
         logger.debug("read the queue", metadata: ["agency": "\(agency.code)", "ms": "\(Self.ms(since: started))"])
         result.agencyEvents = local.events.count
         result.agencyDecisions = local.decisions.count
@@ -151,13 +146,6 @@ public final class AgencyReconcile {
         }
         bytes += received
         return totals
-    }
-
-    /// The queue read on another thread.
-    private final class LocalRead: @unchecked Sendable {
-        // @unchecked: `result` is written once before `done` is signalled and read after waiting on it.
-        var result: Result<LocalHoldings, Error>?
-        let done = DispatchSemaphore(value: 0)
     }
 
     // MARK: Events

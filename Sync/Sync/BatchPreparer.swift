@@ -3,8 +3,7 @@ import Dispatch
 import Foundation
 
 /// One outbox batch read and validated, ready to merge.
-struct PreparedBatch: @unchecked Sendable {
-    // @unchecked: built on the preparer's thread and handed over whole, never shared after.
+struct PreparedBatch: Sendable {
     var events: [LedgerEvent] = []
     /// The valid events' lines as the outbox holds them (a staged push: then `events` is empty).
     var lines: [String] = []

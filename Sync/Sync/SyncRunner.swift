@@ -1,5 +1,6 @@
 import CardCore
 import Foundation
+import Synchronization
 import Logging
 import PostgresClient
 
@@ -120,44 +121,47 @@ public struct SyncRunner: Sendable {
         (try? FileManager.default.attributesOfItem(atPath: queue.outboxFile.path)[.size] as? Int64) ?? 0
     }
 
-    /// Work distribution and results, shared by the workers.
-    private final class Board: @unchecked Sendable {
-        // @unchecked: every field is guarded by `lock`.
-        private let lock = NSLock()
-        private var nextIndex = 0
-        private var done: [Int64]
-        private let totals: [Int64]
-        private var finished = 0
-        var results: [Result<AgencySyncResult, Error>?]
+    /// Work distribution and results, shared by the workers (checked by the compiler: all
+    /// state lives in one `Mutex`).
+    private final class Board: Sendable {
+        private struct State {
+            var nextIndex = 0
+            var done: [Int64]
+            let totals: [Int64]
+            var finished = 0
+            var results: [Result<AgencySyncResult, Error>?]
+        }
+        private let state: Mutex<State>
 
         init(count: Int, totals: [Int64]) {
-            results = Array(repeating: nil, count: count)
-            done = Array(repeating: 0, count: count)
-            self.totals = totals
+            state = Mutex(State(done: Array(repeating: 0, count: count), totals: totals,
+                                results: Array(repeating: nil, count: count)))
         }
 
+        var results: [Result<AgencySyncResult, Error>?] { state.withLock { $0.results } }
+
         func next() -> Int? {
-            lock.lock(); defer { lock.unlock() }
-            guard nextIndex < results.count else { return nil }
-            defer { nextIndex += 1 }
-            return nextIndex
+            state.withLock { s in
+                guard s.nextIndex < s.results.count else { return nil }
+                defer { s.nextIndex += 1 }
+                return s.nextIndex
+            }
         }
 
         func report(_ index: Int, bytes: Int64) {
-            lock.lock(); defer { lock.unlock() }
-            done[index] = bytes
+            state.withLock { $0.done[index] = bytes }
         }
 
         func finish(_ index: Int, _ result: Result<AgencySyncResult, Error>) {
-            lock.lock(); defer { lock.unlock() }
-            results[index] = result
-            done[index] = totals[index]
-            finished += 1
+            state.withLock { s in
+                s.results[index] = result
+                s.done[index] = s.totals[index]
+                s.finished += 1
+            }
         }
 
         func snapshot() -> (Int, Int64, Int64) {
-            lock.lock(); defer { lock.unlock() }
-            return (finished, done.reduce(0, +), totals.reduce(0, +))
+            state.withLock { s in (s.finished, s.done.reduce(0, +), s.totals.reduce(0, +)) }
         }
     }
 }
