@@ -45,6 +45,7 @@ th { background: #eef2f6; font-weight: 600; text-align: center; vertical-align: 
 th .w { white-space: nowrap; }
 td.num { text-align: right; white-space: nowrap; }
 td.key { white-space: nowrap; }
+td.key .name { white-space: normal; max-width: 42mm; }
 tr.total td { font-weight: 700; background: #fbf3f3; border-top: 2px solid #9b1c1c; }
 tr.total + tr.total td { border-top: 1px solid #c9d1da; }
 tr.group td { border-top: 1.5px solid #7a8794; }
@@ -144,7 +145,9 @@ extension ReportTable {
             out += classes.isEmpty ? "<tr>" : "<tr class=\"\(classes.joined(separator: " "))\">"
             for (c, cell) in row.cells.enumerated() {
                 out += numeric[c] ? "<td class=\"num\">" : (c < keyColumns ? "<td class=\"key\">" : "<td>")
-                out += escapeHTML(cell.display) + "</td>"
+                // An agency name may be long free text from a queue: it wraps within its column
+                // rather than push the table past the page's edge.
+                out += c == truncatableKey ? "<div class=\"name\">\(escapeHTML(cell.display))</div></td>" : escapeHTML(cell.display) + "</td>"
             }
             out += "</tr>\n"
         }
@@ -225,6 +228,7 @@ func throughputHTML(_ r: ThroughputReport, _ l: Labels) -> String {
     totals.headers = Array(table.headers.dropFirst(2))
     totals.rows = totals.rows.map { ReportTable.Row(cells: Array($0.cells.dropFirst(2))) }
     totals.keyColumns = table.keyColumns - 2
+    totals.truncatableKey = nil
     var byAgency = table
     byAgency.rows = agencyRows
     var groupStarts: Set<Int> = []

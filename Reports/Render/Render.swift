@@ -186,11 +186,12 @@ func throughputTable(_ r: ThroughputReport, _ l: Labels) -> ReportTable {
     for f in r.totals {
         rows.append(ReportTable.Row(cells: [.text(""), .text(l["total"])] + throughputCells(f, l), isTotal: true))
     }
-    // An interval's row is named by the agency, its dates and whether it is partial: all five
-    // repeat in every table.
+    // An interval's row is named by the agency and its dates: all four repeat in every table.
+    // The partial mark follows them in the first table only: as a fifth key column it would
+    // leave no room beside a 32-column agency name for the widest figure in 100 columns.
     let footnote = l["footnote.throughput"] + (r.totals.contains(where: \.partial) ? "\n" + l["footnote.partial"] : "")
     return ReportTable(title: l["throughput.title"], context: throughputContext(r, l), headers: headers, rows: rows,
-                       footnote: footnote, keyColumns: 5, notice: throughputNotice(r, l))
+                       footnote: footnote, keyColumns: 4, notice: throughputNotice(r, l))
 }
 
 /// The period has not begun or is not over when the report is generated (a `--to` of today or
