@@ -48,7 +48,7 @@ td.key { white-space: nowrap; }
 td.key .name { white-space: normal; max-width: 42mm; }
 tr.total td { font-weight: 700; background: #fbf3f3; border-top: 2px solid #9b1c1c; }
 tr.total + tr.total td { border-top: 1px solid #c9d1da; }
-tr.group td { border-top: 1.5px solid #7a8794; }
+tr.group td { border-top: 1.5px solid #3d4a57; }
 tbody tr:nth-child(even):not(.total) td { background: #f8fafc; }
 thead { display: table-header-group; }
 tr { break-inside: avoid; }
