@@ -45,7 +45,7 @@ th { background: #eef2f6; font-weight: 600; text-align: center; vertical-align: 
 th .w { white-space: nowrap; }
 td.num { text-align: right; white-space: nowrap; }
 td.key { white-space: nowrap; }
-td.key .name { white-space: normal; max-width: 42mm; }
+td.key .name { white-space: normal; min-width: 36mm; max-width: 42mm; }
 tr.total td { font-weight: 700; background: #fbf3f3; border-top: 2px solid #9b1c1c; }
 tr.total + tr.total td { border-top: 1px solid #c9d1da; }
 tr.group td { border-top: 1.5px solid #3d4a57; }
@@ -146,7 +146,9 @@ extension ReportTable {
             for (c, cell) in row.cells.enumerated() {
                 out += numeric[c] ? "<td class=\"num\">" : (c < keyColumns ? "<td class=\"key\">" : "<td>")
                 // An agency name may be long free text from a queue: it wraps within its column
-                // rather than push the table past the page's edge.
+                // rather than push the table past the page's edge. The column keeps 36 mm, room
+                // for a 14-character Chinese name on one line: squeezed narrower, every name
+                // wraps, every row doubles and the monthly totals row falls onto page 2.
                 out += c == truncatableKey ? "<div class=\"name\">\(escapeHTML(cell.display))</div></td>" : escapeHTML(cell.display) + "</td>"
             }
             out += "</tr>\n"

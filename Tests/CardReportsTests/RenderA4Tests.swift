@@ -28,17 +28,27 @@ struct RenderA4Tests {
         return (f, out)
     }
 
+    /// A fresh directory for the HTML, probes and PDFs; under `CARDSYNC_A4_OUTPUT` when that is
+    /// set, so that a person can look at what was measured (pdftoppm the PDFs).
     static func workDirectory() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cardsync-a4-" + UUID().uuidString)
+        let base = ProcessInfo.processInfo.environment["CARDSYNC_A4_OUTPUT"].map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory
+        let dir = base.appendingPathComponent("cardsync-a4-" + UUID().uuidString)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir
+    }
+
+    /// Removes `dir` unless the files were asked for (`CARDSYNC_A4_OUTPUT`).
+    static func cleanUp(_ dir: URL) {
+        guard ProcessInfo.processInfo.environment["CARDSYNC_A4_OUTPUT"] == nil else { return }
+        try? FileManager.default.removeItem(at: dir)
     }
 
     @Test("no element reaches past the page, no heading breaks inside a word, no chart label is cut")
     func geometry() throws {
         let (_, documents) = try Self.documents()
         let dir = try Self.workDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { Self.cleanUp(dir) }
         for (name, html) in documents {
             let g = try GeometryProbe.measure(html, in: dir, name: name)
             // A4 landscape less the 10 mm margins: 277 mm, 1047 CSS pixels.
@@ -67,7 +77,7 @@ struct RenderA4Tests {
     func headingsBreakBetweenWords() throws {
         let (_, documents) = try Self.documents()
         let dir = try Self.workDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { Self.cleanUp(dir) }
         for (name, html) in documents where name.hasPrefix("monthly") || name.hasPrefix("backlog") {
             // Half the width: every multi-word heading has to break somewhere.
             let g = try GeometryProbe.measure(html, in: dir, name: name + "-narrow", extraCSS: "body { max-width: 140mm; }")
@@ -84,7 +94,7 @@ struct RenderA4Tests {
     func printed() throws {
         let (_, documents) = try Self.documents()
         let dir = try Self.workDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { Self.cleanUp(dir) }
         for (name, html) in documents {
             let file = dir.appendingPathComponent(name + ".html")
             try html.write(to: file, atomically: true, encoding: .utf8)
@@ -112,8 +122,9 @@ struct RenderA4Tests {
                 #expect(pages.dropFirst().allSatisfy { !$0.contains("CS-CSX-001") }, "\(name): table rows after page 1")
             }
             if name.hasPrefix("throughput") {
-                // Each agency's heading, "name (CODE)", is on the page of its two charts: on every
-                // page as many headings as chart captions.
+                // Each agency's heading, "name (CODE)", is on the page of its two charts, whole: on
+                // every page as many headings as chart captions, and twice as many first dates
+                // under an axis (the bottom of each chart; the first week is partial).
                 let cumulative = zh ? "累计流量图" : "Cumulative flow"
                 let perInterval = zh ? "各周期办理量" : "Throughput per interval"
                 let allAgencies = zh ? "全部机构" : "All agencies"
@@ -124,6 +135,8 @@ struct RenderA4Tests {
                     let captions = page.components(separatedBy: cumulative).count - 1
                     #expect(headings == captions, "\(name): page \(i + 1) has \(headings) agency headings and \(captions) charts")
                     #expect(page.components(separatedBy: perInterval).count - 1 == captions, "\(name): page \(i + 1)")
+                    #expect(page.components(separatedBy: "08-05*").count - 1 == 2 * captions,
+                            "\(name): page \(i + 1) has \(captions) chart sections but the bottom of \(page.components(separatedBy: "08-05*").count - 1) charts")
                     sections += captions
                 }
                 #expect(sections == A4City.agencies.count + 1, "\(name): \(sections) chart sections")
