@@ -42,7 +42,9 @@ if [ ! -x "$cardsync" ]; then
     echo "error: $cardsync is not built (swift build, or set CARDSYNC)" >&2
     exit 1
 fi
-command -v pdftoppm >/dev/null 2>&1 || { echo "error: pdftoppm is missing (apt-get install -y poppler-utils)" >&2; exit 1; }
+for tool in pdftoppm pdfinfo; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "error: $tool is missing (apt-get install -y poppler-utils)" >&2; exit 1; }
+done
 if [ -z "$month" ]; then
     # The month before the current one: the latest complete month.
     month=$(date -u -d "$(date -u +%Y-%m-01) -1 day" +%Y-%m)
@@ -74,7 +76,7 @@ for report in monthly backlog throughput; do
         rm -f "$base"-page-*.png
         # 100 dpi: an A4 landscape page is 1169 x 827 pixels, legible and small.
         pdftoppm -r 100 -png "$base.pdf" "$base-page"
-        pages=$(ls "$base"-page-*.png | wc -l)
+        pages=$(pdfinfo "$base.pdf" | sed -n 's/^Pages: *//p')
         echo "$base.pdf: $pages page(s), $base-page-*.png"
     done
 done
