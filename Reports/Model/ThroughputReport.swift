@@ -10,9 +10,9 @@ public enum ThroughputInterval: String, Sendable, CaseIterable {
 
 /// What `report throughput` is asked for.
 public struct ThroughputReportQuery: Sendable, Equatable {
-    /// First local date; the first interval is the one containing it.
+    /// First local date; the first interval is the one containing it, clipped to start here.
     public var from: CivilDate
-    /// Last local date, inclusive; the last interval is the one containing it.
+    /// Last local date, inclusive; the last interval is the one containing it, clipped to end here.
     public var to: CivilDate
     public var interval: ThroughputInterval
     public var timezone: String
@@ -33,10 +33,13 @@ public struct ThroughputReportQuery: Sendable, Equatable {
 
 /// One interval's figures for one agency (or the totals).
 public struct ThroughputFigures: Sendable, Equatable {
-    /// First local date of the interval.
+    /// First local date of the interval (never before the report's `from`).
     public var start: CivilDate
-    /// First local date after the interval.
+    /// First local date after the interval (never after the day after the report's `to`).
     public var end: CivilDate
+    /// The interval was clipped to the requested period: it covers fewer days than a whole
+    /// week or month, so its figures are not comparable with its neighbours' as they stand.
+    public var partial = false
     public var received = 0
     public var closed = 0
     public var cardsIssued = 0
@@ -45,10 +48,14 @@ public struct ThroughputFigures: Sendable, Equatable {
     /// Median lead time in days of the cards issued in the interval; nil when none.
     public var leadTimeMedianDays: Double?
 
-    public init(start: CivilDate, end: CivilDate) {
+    public init(start: CivilDate, end: CivilDate, partial: Bool = false) {
         self.start = start
         self.end = end
+        self.partial = partial
     }
+
+    /// How many local days the interval covers.
+    public var days: Int { end.dayNumber - start.dayNumber }
 }
 
 public struct ThroughputReport: Sendable, Equatable {
@@ -74,7 +81,7 @@ public func runThroughputReport(_ query: ThroughputReportQuery, on connection: C
         }
         let clock = try connection.reportQuery(instantSQL, [.null, .text(query.timezone)], timezone: query.timezone)
         let start = try connection.reportQuery(
-            throughputStartSQL, [.text(query.from.description), .text(query.interval.rawValue), .text(query.timezone)],
+            throughputStartSQL, [.text(query.from.description), .text(query.timezone)],
             timezone: query.timezone)[0].decode(PostgresTimestamp.self, column: "period_start")
         let rows = try connection.reportQuery(
             throughputReportSQL,
@@ -88,6 +95,7 @@ public func runThroughputReport(_ query: ThroughputReportQuery, on connection: C
                   let end = CivilDate(iso: try row.decode(String.self, column: "local_end"))
             else { throw ReportError("unexpected interval dates in the throughput result") }
             var f = ThroughputFigures(start: start, end: end)
+            f.partial = try row.decode(Bool.self, column: "partial")
             f.received = try row.int("received")
             f.closed = try row.int("closed")
             f.cardsIssued = try row.int("cards_issued")

@@ -74,7 +74,16 @@ func monthlyTable(_ r: MonthlyReport, _ l: Labels) -> ReportTable {
     rows.append(ReportTable.Row(cells: [.text(""), .text(l["total"])] + monthlyCells(r.totals), isTotal: true))
     return ReportTable(title: l["monthly.title"] + " " + r.month.description, context: monthlyContext(r, l),
                        headers: monthlyColumnKeys.map { l[$0] }, rows: rows, footnote: l["footnote.monthly"],
-                       sections: monthlySections)
+                       sections: monthlySections, notice: monthlyNotice(r, l))
+}
+
+/// What a reader must know before reading the figures: the month has not begun, or is not over
+/// (its figures will still change). Nil for a past month.
+func monthlyNotice(_ r: MonthlyReport, _ l: Labels) -> String? {
+    let now = r.generatedAt.instant.microsecondsSince1970
+    if now < r.periodStart.instant.microsecondsSince1970 { return l.filled("notice.month_future", r.generatedAt.localMinute) }
+    if now < r.periodEnd.instant.microsecondsSince1970 { return l.filled("notice.month_incomplete", r.generatedAt.localMinute) }
+    return nil
 }
 
 func monthlyFiguresJSON(_ f: MonthlyFigures) -> [(String, OrderedJSON)] {
@@ -118,7 +127,9 @@ func backlogTable(_ r: BacklogReport, _ l: Labels) -> ReportTable {
     rows.append(ReportTable.Row(cells: [.text(""), .text(l["total"])] + backlogCells(r.totals), isTotal: true))
     // Split for a terminal into the counts by status and the ages.
     return ReportTable(title: l["backlog.title"], context: backlogContext(r, l), headers: headers, rows: rows,
-                       footnote: l["footnote.backlog"], sections: [Array(2...8), Array(9...14)])
+                       footnote: l["footnote.backlog"], sections: [Array(2...8), Array(9...14)],
+                       notice: r.asOf.instant.microsecondsSince1970 > r.generatedAt.instant.microsecondsSince1970
+                           ? l.filled("notice.asof_future", r.generatedAt.localMinute) : nil)
 }
 
 func backlogContext(_ r: BacklogReport, _ l: Labels) -> [(String, String)] {
@@ -152,8 +163,9 @@ func backlogJSON(_ r: BacklogReport) -> String {
 
 // MARK: - Throughput
 
-func throughputCells(_ f: ThroughputFigures) -> [ReportTable.Cell] {
+func throughputCells(_ f: ThroughputFigures, _ l: Labels) -> [ReportTable.Cell] {
     [.text(f.start.description), .text(CivilDate(dayNumber: f.end.dayNumber - 1).description),
+     .text(f.partial ? l["partial.yes"] : ""),
      .int(f.received), .int(f.closed), .int(f.cardsIssued), .int(f.backlogEnd), .days(f.leadTimeMedianDays)]
 }
 
@@ -163,27 +175,41 @@ func throughputContext(_ r: ThroughputReport, _ l: Labels) -> [(String, String)]
 }
 
 func throughputTable(_ r: ThroughputReport, _ l: Labels) -> ReportTable {
-    let headers = [l["agency_code"], l["agency_name"], l["interval_start"], l["interval_end"], l["received"], l["closed"],
+    let headers = [l["agency_code"], l["agency_name"], l["interval_start"], l["interval_end"], l["partial"], l["received"], l["closed"],
                    l["cards_issued"], l["backlog_end"], l["lead_median_interval"]]
     var rows: [ReportTable.Row] = []
     for agency in r.agencies {
         for f in agency.figures {
-            rows.append(ReportTable.Row(cells: [.text(agency.agencyCode), .text(agency.agencyName)] + throughputCells(f)))
+            rows.append(ReportTable.Row(cells: [.text(agency.agencyCode), .text(agency.agencyName)] + throughputCells(f, l)))
         }
     }
     for f in r.totals {
-        rows.append(ReportTable.Row(cells: [.text(""), .text(l["total"])] + throughputCells(f), isTotal: true))
+        rows.append(ReportTable.Row(cells: [.text(""), .text(l["total"])] + throughputCells(f, l), isTotal: true))
     }
     // An interval's row is named by the agency and its dates: all four repeat in every table.
+    // The partial mark follows them in the first table only: as a fifth key column it would
+    // leave no room beside a 32-column agency name for the widest figure in 100 columns.
+    let footnote = l["footnote.throughput"] + (r.totals.contains(where: \.partial) ? "\n" + l["footnote.partial"] : "")
     return ReportTable(title: l["throughput.title"], context: throughputContext(r, l), headers: headers, rows: rows,
-                       footnote: l["footnote.throughput"], keyColumns: 4)
+                       footnote: footnote, keyColumns: 4, notice: throughputNotice(r, l))
+}
+
+/// The period has not begun or is not over when the report is generated (a `--to` of today or
+/// later): its last intervals will still change. Nil for a past period.
+func throughputNotice(_ r: ThroughputReport, _ l: Labels) -> String? {
+    // The local date the report was generated on, in the report's time zone.
+    guard let today = CivilDate(iso: String(r.generatedAt.rfc3339.prefix(10))) else { return nil }
+    if today < r.from { return l.filled("notice.period_future", r.generatedAt.localMinute) }
+    if today <= r.to { return l.filled("notice.period_incomplete", r.generatedAt.localMinute) }
+    return nil
 }
 
 func throughputIntervalsJSON(_ figures: [ThroughputFigures]) -> OrderedJSON {
     .array(figures.map { f in
         .object([("start", .value(.string(f.start.description))), ("end", .value(.string(f.end.description))),
                  ("received", int(f.received)), ("closed", int(f.closed)), ("cards_issued", int(f.cardsIssued)),
-                 ("backlog_end", int(f.backlogEnd)), ("lead_time_median_days", double(f.leadTimeMedianDays))])
+                 ("backlog_end", int(f.backlogEnd)), ("lead_time_median_days", double(f.leadTimeMedianDays)),
+                 ("partial", .value(.bool(f.partial)))])
     })
 }
 

@@ -44,6 +44,8 @@ struct ReportTable {
     /// Non-key columns that belong together, in order; the text form splits between them first.
     /// Empty: split anywhere.
     var sections: [[Int]] = []
+    /// A warning printed before the table (a month not over yet): nil when there is none.
+    var notice: String? = nil
 }
 
 /// Days rounded to two decimals, as printed in text, Markdown, CSV and HTML.
@@ -79,6 +81,10 @@ extension ReportTable {
         let labelWidth = context.map { displayWidth($0.0) }.max() ?? 0
         for (label, value) in context {
             out += padded(label + ":", to: labelWidth + 1, right: false) + " " + value + "\n"
+        }
+        if let notice {
+            let text = TerminalText.escapingControls(notice)
+            out += "\n" + (maxWidth.map { TerminalLayout.wrapped(text, width: $0).joined(separator: "\n") } ?? text) + "\n"
         }
         out += "\n"
         let columnCount = headers.count
@@ -155,6 +161,7 @@ extension ReportTable {
         }
         var out = "# " + escape(title) + "\n\n"
         for (label, value) in context { out += "- **" + escape(label) + "**: " + escape(value) + "\n" }
+        if let notice { out += "\n> " + escape(notice) + "\n" }
         out += "\n"
         let numeric = (0..<headers.count).map { c in rows.contains { $0.cells[c].isNumeric } }
         out += "| " + headers.map(escape).joined(separator: " | ") + " |\n"

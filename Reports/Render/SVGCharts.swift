@@ -1,3 +1,4 @@
+import CardCore
 import Foundation
 
 // Small inline SVG charts. Sizes are in CSS pixels; the viewBox lets them scale for print.
@@ -37,15 +38,45 @@ private func valueAxis(maximum: Int, x0: Double, x1: Double, y0: Double, y1: Dou
     return out
 }
 
+/// Labels under category bars are rotated by this many degrees (counter-clockwise) and end at
+/// the bar: long agency names then fit under narrow bars without being cut.
+private let labelAngle = 35.0
+private let categoryFontSize = 9.0
+
+/// A conservative estimate of a label's width in CSS pixels at `fontSize`: a wide (CJK)
+/// character takes a full em, anything else 0.62 em (wider than Noto Sans's average Latin letter),
+/// so the room left for a label is never too small. SVG cannot measure text without a script.
+func estimatedTextWidth(_ text: String, fontSize: Double) -> Double {
+    var width = 0.0
+    for ch in text { width += (TerminalText.displayWidth(String(ch)) >= 2 ? 1.0 : 0.62) * fontSize }
+    return width
+}
+
+/// Where the plot of a category chart starts and how much room is left under its axis, given
+/// its labels: far enough right that the first label (which reaches left of its bar) stays inside
+/// the picture, and deep enough for the longest label below the axis.
+private func categoryLayout(_ categories: [String], slot: Double) -> (left: Double, bottom: Double) {
+    let longest = categories.map { estimatedTextWidth($0, fontSize: categoryFontSize) }.max() ?? 0
+    let radians = labelAngle * .pi / 180
+    let reachLeft = longest * cos(radians) + categoryFontSize * sin(radians)
+    let reachDown = longest * sin(radians) + categoryFontSize
+    // The value axis's tick labels need 44 px; the first label's anchor is half a slot in.
+    let left = max(44.0, (reachLeft - slot / 2 + 4).rounded(.up))
+    let bottom = max(40.0, (12 + reachDown + 4).rounded(.up))
+    return (left, bottom)
+}
+
+/// A category's name under its bar, whole: charts are filed on paper, where a cut name (with
+/// the rest in a tooltip) helps nobody.
 private func categoryLabel(_ text: String, x: Double, y: Double) -> String {
-    let short = text.count > 10 ? String(text.prefix(9)) + "…" : text
-    return "<text x=\"\(fmt(x))\" y=\"\(fmt(y))\" font-size=\"9\" text-anchor=\"end\" fill=\"#1d2733\" transform=\"rotate(-35 \(fmt(x)) \(fmt(y)))\">\(escapeHTML(short))<title>\(escapeHTML(text))</title></text>\n"
+    "<text x=\"\(fmt(x))\" y=\"\(fmt(y))\" font-size=\"\(fmt(categoryFontSize))\" text-anchor=\"end\" fill=\"#1d2733\" transform=\"rotate(-\(fmt(labelAngle)) \(fmt(x)) \(fmt(y)))\">\(escapeHTML(text))</text>\n"
 }
 
 /// Side-by-side bars per category (e.g. received vs issued per agency).
 func groupedBarsSVG(categories: [String], series: [[Int]], colors: [String]) -> String {
     let slot = max(22.0, min(56.0, 400.0 / Double(max(categories.count, 1))))
-    let left = 44.0, top = 10.0, plotHeight = 170.0, bottom = 70.0
+    let (left, bottom) = categoryLayout(categories, slot: slot)
+    let top = 10.0, plotHeight = 170.0
     let width = Int(left + slot * Double(categories.count) + 12)
     let height = Int(top + plotHeight + bottom)
     let maximum = niceMaximum(series.flatMap { $0 }.max() ?? 0)
@@ -68,7 +99,8 @@ func groupedBarsSVG(categories: [String], series: [[Int]], colors: [String]) -> 
 /// One stacked bar per category (e.g. open applications per agency by age bucket).
 func stackedBarsSVG(categories: [String], stacks: [[Int]], colors: [String]) -> String {
     let slot = max(20.0, min(48.0, 400.0 / Double(max(categories.count, 1))))
-    let left = 44.0, top = 10.0, plotHeight = 170.0, bottom = 70.0
+    let (left, bottom) = categoryLayout(categories, slot: slot)
+    let top = 10.0, plotHeight = 170.0
     let width = Int(left + slot * Double(categories.count) + 12)
     let height = Int(top + plotHeight + bottom)
     let maximum = niceMaximum(stacks.map { $0.reduce(0, +) }.max() ?? 0)
@@ -88,11 +120,22 @@ func stackedBarsSVG(categories: [String], stacks: [[Int]], colors: [String]) -> 
     return out + "</svg>\n"
 }
 
-private func intervalAxisLabels(_ labels: [String], x: (Int) -> Double, y: Double) -> String {
+/// Date labels under an interval axis, at most about eight, with a `*` after a partial interval's.
+/// A partial last interval's label is always shown, so the short interval that ends a chart says
+/// what it is; the thinned-out label before it gives way when the two would overlap.
+private func intervalAxisLabels(_ labels: [String], partial: [Bool], spacing: Double, x: (Int) -> Double, y: Double) -> String {
+    let n = labels.count
+    let every = max(1, Int((Double(n) / 8).rounded(.up)))
+    var shown = Array(stride(from: 0, to: n, by: every))
+    if n > 0, partial.last == true, shown.last != n - 1 {
+        // "08-05*" is about 30 px wide at 8.5 px.
+        if let k = shown.last, Double(n - 1 - k) * spacing < 34 { shown.removeLast() }
+        shown.append(n - 1)
+    }
     var out = ""
-    let every = max(1, Int((Double(labels.count) / 8).rounded(.up)))
-    for (i, label) in labels.enumerated() where i % every == 0 {
-        out += "<text x=\"\(fmt(x(i)))\" y=\"\(fmt(y))\" font-size=\"8.5\" text-anchor=\"middle\" fill=\"#5b6b7b\">\(escapeHTML(label))</text>\n"
+    for i in shown {
+        let mark = i < partial.count && partial[i] ? "*" : ""
+        out += "<text x=\"\(fmt(x(i)))\" y=\"\(fmt(y))\" font-size=\"8.5\" text-anchor=\"middle\" fill=\"#5b6b7b\">\(escapeHTML(labels[i] + mark))</text>\n"
     }
     return out
 }
@@ -100,7 +143,7 @@ private func intervalAxisLabels(_ labels: [String], x: (Int) -> Double, y: Doubl
 /// Cumulative flow: arrivals (the backlog at the period's start plus everything received since)
 /// and departures (everything closed since) as two lines over the interval ends; the band between
 /// them is the backlog.
-func cumulativeFlowSVG(labels: [String], received: [Int], closed: [Int], backlog: [Int]) -> String {
+func cumulativeFlowSVG(labels: [String], partial: [Bool], received: [Int], closed: [Int], backlog: [Int]) -> String {
     let left = 48.0, top = 10.0, plotWidth = 380.0, plotHeight = 150.0
     let width = Int(left + plotWidth + 14), height = Int(top + plotHeight + 26)
     let startBacklog = backlog.isEmpty ? 0 : max(0, backlog[0] - received[0] + closed[0])
@@ -123,12 +166,13 @@ func cumulativeFlowSVG(labels: [String], received: [Int], closed: [Int], backlog
         out += "<polyline points=\"\(points)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
     }
     // Label each point with the date its interval starts; the last point is the period's end.
-    out += intervalAxisLabels(labels, x: x, y: top + plotHeight + 14)
+    out += intervalAxisLabels(labels, partial: partial, spacing: plotWidth / Double(max(n - 1, 1)), x: x, y: top + plotHeight + 14)
     return out + "</svg>\n"
 }
 
-/// Per-interval grouped bars (received, closed, issued).
-func intervalBarsSVG(labels: [String], series: [[Int]], colors: [String]) -> String {
+/// Per-interval grouped bars (received, closed, issued). A partial interval's bars are pale with
+/// a dashed outline: a short interval's low bars are not a drop in throughput.
+func intervalBarsSVG(labels: [String], partial: [Bool], series: [[Int]], colors: [String]) -> String {
     let left = 44.0, top = 10.0, plotWidth = 380.0, plotHeight = 150.0
     let width = Int(left + plotWidth + 14), height = Int(top + plotHeight + 26)
     let n = max(labels.count, 1)
@@ -142,9 +186,11 @@ func intervalBarsSVG(labels: [String], series: [[Int]], colors: [String]) -> Str
         let x = left + slot * Double(i) + slot * 0.1
         for (s, values) in series.enumerated() {
             let h = plotHeight * Double(values[i]) / Double(maximum)
-            out += "<rect x=\"\(fmt(x + barWidth * Double(s)))\" y=\"\(fmt(y0 - h))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(h))\" fill=\"\(colors[s])\"/>\n"
+            let style = i < partial.count && partial[i]
+                ? " fill-opacity=\"0.35\" stroke=\"\(colors[s])\" stroke-width=\"0.8\" stroke-dasharray=\"2 1.5\"" : ""
+            out += "<rect x=\"\(fmt(x + barWidth * Double(s)))\" y=\"\(fmt(y0 - h))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(h))\" fill=\"\(colors[s])\"\(style)/>\n"
         }
     }
-    out += intervalAxisLabels(labels, x: { left + slot * (Double($0) + 0.5) }, y: y0 + 14)
+    out += intervalAxisLabels(labels, partial: partial, spacing: slot, x: { left + slot * (Double($0) + 0.5) }, y: y0 + 14)
     return out + "</svg>\n"
 }

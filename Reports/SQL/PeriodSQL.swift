@@ -37,10 +37,10 @@ public let localInstantSQL = #"""
 SELECT $1::text::timestamp AT TIME ZONE $2::text AS instant
 """#
 
-/// The first instant of the throughput report's first interval: local midnight of the first day
-/// of the day, week (Monday) or month containing `--from`.
+/// The first instant of the throughput report's period: local midnight of `--from` (the first
+/// interval is clipped to start there, see `throughputReportSQL`).
 ///
-/// Parameters: `$1` text `YYYY-MM-DD`, `$2` text `day`, `week` or `month`, `$3` text time zone.
+/// Parameters: `$1` text `YYYY-MM-DD`, `$2` text time zone.
 public let throughputStartSQL = #"""
-SELECT date_trunc($2::text, $1::date::timestamp) AT TIME ZONE $3::text AS period_start
+SELECT $1::date::timestamp AT TIME ZONE $2::text AS period_start
 """#

@@ -7,12 +7,15 @@
 /// - `$3` text: `day`, `week` or `month`
 /// - `$4` text: the time zone the dates are local to
 /// - `$5` text or NULL: only this agency
-/// - `$6` timestamptz: the first interval's start instant (`throughputStartSQL`), passed as a value
+/// - `$6` timestamptz: the period's start instant, local midnight of `--from` (`throughputStartSQL`), passed as a value
 ///   so that the planner can range-scan the indexes for the backlog at the period's start
 ///
-/// Intervals are whole local days, weeks (Monday to Sunday, `date_trunc('week')`) or calendar
-/// months: the first one contains `--from`, the last one contains `--to`. Each is the half-open
-/// range from local midnight of its first day to local midnight of the next interval's first day.
+/// Intervals are local days, weeks (Monday to Sunday, `date_trunc('week')`) or calendar months,
+/// clipped to the requested period: the first one starts on `--from` and the last one ends after
+/// `--to`, so a figure never counts a day outside what was asked for (a report from Wednesday
+/// Aug 5 must not count the Monday and Tuesday before it). Each is the half-open range from local
+/// midnight of its first day to local midnight of the day after its last one; `partial` is true
+/// for an interval the clipping shortened (fewer days than a whole week or month).
 ///
 /// Rows: for each agency (every registered one, by code) and then the totals (`agency_code`
 /// NULL), one row per interval in order.
@@ -26,12 +29,15 @@ public let throughputReportSQL = #"""
 WITH
 intervals AS MATERIALIZED (
     SELECT (row_number() OVER (ORDER BY d))::integer AS idx,
-           d::date AS local_start,
-           (d + ('1 ' || $3::text)::interval)::date AS local_end,
-           d AT TIME ZONE $4::text AS lo,
-           (d + ('1 ' || $3::text)::interval) AT TIME ZONE $4::text AS hi
-    FROM generate_series(date_trunc($3::text, $1::date::timestamp), $2::date::timestamp,
-                         ('1 ' || $3::text)::interval) AS d
+           greatest(d, p.first_day)::date AS local_start,
+           least(d + p.step, p.after_last_day)::date AS local_end,
+           greatest(d, p.first_day) AT TIME ZONE $4::text AS lo,
+           least(d + p.step, p.after_last_day) AT TIME ZONE $4::text AS hi,
+           (d < p.first_day OR d + p.step > p.after_last_day) AS partial
+    FROM (SELECT $1::date::timestamp AS first_day, $2::date::timestamp + interval '1 day' AS after_last_day,
+                 ('1 ' || $3::text)::interval AS step) p
+    CROSS JOIN generate_series(date_trunc($3::text, $1::date::timestamp), $2::date::timestamp,
+                               ('1 ' || $3::text)::interval) AS d
 ),
 received_by AS (
     SELECT i.idx, CASE WHEN grouping(a.owning_agency) = 1 THEN '' ELSE a.owning_agency END AS k,
@@ -111,6 +117,7 @@ report_rows AS (
     SELECT NULL, NULL, ''
 )
 SELECT r.agency_code, r.agency_name, i.idx, i.local_start::text AS local_start, i.local_end::text AS local_end,
+       i.partial,
        coalesce(rc.received, 0) AS received,
        coalesce(cl.closed, 0) AS closed,
        coalesce(iss.cards_issued, 0) AS cards_issued,

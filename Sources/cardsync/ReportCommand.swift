@@ -131,9 +131,15 @@ struct ReportCommand: ParsableCommand {
     }
 
     struct Throughput: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Received, closed, issued and backlog per agency and interval.")
-        @Option(help: ArgumentHelp("First local date, YYYY-MM-DD.", valueName: "DATE")) var from: String
-        @Option(help: ArgumentHelp("Last local date, YYYY-MM-DD (inclusive).", valueName: "DATE")) var to: String
+        static let configuration = CommandConfiguration(
+            abstract: "Received, closed, issued and backlog per agency and interval.",
+            discussion: """
+                The intervals are clipped to the period: a week or month cut short by --from or --to \
+                covers only the days asked for and is marked partial (a Partial column; "partial": true in JSON).
+                """)
+        @Option(help: ArgumentHelp("First local date, YYYY-MM-DD (the first interval starts on it).", valueName: "DATE")) var from: String
+        @Option(help: ArgumentHelp("Last local date, YYYY-MM-DD, inclusive (the last interval ends with it).", valueName: "DATE"))
+        var to: String
         @Option(help: "day, week (Monday to Sunday) or month.") var interval: ThroughputInterval = .week
         @OptionGroup var common: CommonOptions
         @OptionGroup var db: DatabaseOptions
