@@ -10,6 +10,10 @@ struct GenerateCommand: ParsableCommand {
         discussion: """
             DIR receives one queue directory per agency, bureau-decisions.jsonl (for `cardsync bureau import`) \
             and agencies.json. The period ends at local midnight (+08:00) of --end (default: today).
+
+            Examples:
+              cardsync generate city --agencies 12 --applications 3000
+              cardsync generate city --agencies 4 --applications 600 --faults 0.02 --seed 7 --end 2026-11-01
             """)
 
     @Argument(help: "Output directory (created; must be empty).") var dir: String
@@ -19,7 +23,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Share of extra invalid lines in the outboxes (0 to 1), covering every quarantine code.") var faults = 0.0
     @Option(help: "Last day (exclusive) of the period, YYYY-MM-DD.") var end: String?
-    @Flag(help: "Print the summary as JSON.") var json = false
+    @OptionGroup var output: OutputFormatOptions
 
     func run() throws {
         var endDate = WorkloadSpec.defaultEnd()
@@ -33,7 +37,7 @@ struct GenerateCommand: ParsableCommand {
         let bar = ProgressBar("generate")
         let summary = try WorkloadGenerator.generate(spec: spec, into: URL(fileURLWithPath: dir)) { bar.update($0) }
         bar.finish()
-        if json {
+        if output.isJSON {
             print(JSONWriter.object([
                 ("directory", .string(dir)), ("agencies", .int(Int64(summary.agencies.count))),
                 ("applications", .int(Int64(summary.applications))), ("outbox_events", .int(Int64(summary.outboxEvents))),

@@ -13,6 +13,10 @@ final class ProgressBar: @unchecked Sendable {
     private var lastDraw = Date.distantPast
     private var drawn = false
 
+    /// Whether the bar is drawn (stderr is a terminal), for work that can report progress more
+    /// finely at some cost.
+    var isEnabled: Bool { enabled }
+
     init(_ label: String, enabled: Bool = isatty(STDERR_FILENO) == 1) {
         self.label = label
         self.enabled = enabled
