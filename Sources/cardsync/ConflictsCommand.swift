@@ -207,9 +207,9 @@ struct ConflictsCommand: ParsableCommand {
             }
         }
 
-        /// The text of `conflicts show` in `lang`: headings, kinds, conflict and application
-        /// statuses as words. The findings ("What happened") come from the conflict review in
-        /// English; codes stay beside the words so that a clerk can search for them.
+        /// The text of `conflicts show` in `lang`: headings, kinds, findings, conflict and
+        /// application statuses as words; the kind's code stays beside its words so that a clerk
+        /// can search for it. Event types and decisions stay as typed on the command line.
         static func text(_ d: ConflictDetail, lang: ReportLanguage = .en) -> String {
             let c = d.conflict
             let w = ClerkText(lang: lang)
@@ -232,7 +232,7 @@ struct ConflictsCommand: ParsableCommand {
 
             out.append("")
             out.append(w[.whatHappened])
-            out += d.findings.map { "  - " + $0 }
+            out += ConflictFindings.lines(d, lang: lang).map { "  - " + $0 }
 
             if !d.applications.isEmpty {
                 out.append("")
