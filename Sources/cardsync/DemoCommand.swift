@@ -59,15 +59,15 @@ struct DemoCommand: ParsableCommand {
                                 faultRate: faults, end: end)
         if let problem = spec.problem { throw ValidationError(problem) }
         let generating = ProgressBar("generating city")
-        let summary = try WorkloadGenerator.generate(spec: spec, into: city) { generating.update($0) }
+        let summary = try WorkloadGenerator.generate(spec: spec, into: city, layout: .queuesFolder) { generating.update($0) }
         generating.finish()
-        say("\n1. Generated \(summary.agencies.count) agency queues in \(city.path): \(summary.applications) applications, "
+        say("\n1. Generated \(summary.agencies.count) agency queues in \(summary.paths.queuesDirectory.path): \(summary.applications) applications, "
             + "\(summary.outboxEvents) outbox events (\(summary.injectedFaults.count) of them invalid on purpose), "
             + "\(summary.bureauDecisions) bureau decisions, \(summary.duplicatePairs) children applying at two agencies.")
 
         let registry = AgencyRegistry(connection: connection)
         for counts in summary.agencies { try registry.add(counts.agency) }
-        let queues = summary.agencies.map { QueueDirectory(city.appendingPathComponent($0.agency.code)) }
+        let queues = summary.agencies.map { QueueDirectory(summary.paths.queue($0.agency.code)) }
 
         // First sync: agencies push what their counters recorded.
         let first = try syncAll(queues, uri: uri, label: "2. agencies push")
@@ -77,7 +77,7 @@ struct DemoCommand: ParsableCommand {
         // The bureau decides.
         let importing = ProgressBar("3. bureau decides")
         let report = try BureauRecorder(connection: connection).importFile(
-            city.appendingPathComponent("bureau-decisions.jsonl"), batchSize: importing.isEnabled ? 2_000 : 20_000) { done, total in
+            summary.paths.bureauDecisions, batchSize: importing.isEnabled ? 2_000 : 20_000) { done, total in
             importing.update(total > 0 ? Double(done) / Double(total) : 1)
         }
         importing.finish()

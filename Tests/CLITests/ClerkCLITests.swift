@@ -234,12 +234,20 @@ import Testing
             return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
         }
         #expect(!files.isEmpty, "generate wrote no files beside its queues")
+        // generate keeps its queues in a folder of their own: DIR/queues/* names queues only.
+        let inFolder = try FileManager.default.contentsOfDirectory(atPath: city.root + "/queues").sorted().map { city.root + "/queues/" + $0 }
+        #expect(inFolder == city.queues)
+        #expect(!files.contains { $0.hasPrefix(city.root + "/queues/") })
         let sync = try CLIRunner.run(["sync"] + files + city.queues + ["--database", city.db, "--format", "json"])
         #expect(sync.status == 0, "\(sync.stderr)")
         for file in files { #expect(sync.stderr.contains("note: skipping \(file): a file, not an agency queue directory"), "\(sync.stderr)") }
         let doc = try JSONParser.parse(Array(sync.stdout.utf8))
         #expect(doc["agencies"]?.arrayValue?.count == 2)
         #expect(doc["errors"] == nil)
+
+        let clean = try CLIRunner.run(["sync"] + inFolder + ["--database", city.db])
+        #expect(clean.status == 0, "\(clean.stderr)")
+        #expect(!clean.stderr.contains("note:"), "\(clean.stderr)")
 
         // Only files: nothing to do, a usage error.
         let onlyFiles = try CLIRunner.run(["sync"] + files + ["--database", city.db])
