@@ -103,7 +103,7 @@ extension DatabaseOptions {
         let name = source == .environment ? "CARDSYNC_DATABASE_URL" : "--database"
         return "\(name) is not a connection string libpq can read: use a URI such as "
             + "postgresql://USER@HOST:5432/cardsync?sslmode=verify-full or key=value pairs such as 'host=HOST dbname=cardsync user=USER' "
-            + "(quote values with spaces in single quotes)"
+            + "(quote values with spaces in single quotes); the one word it takes is \(demoAlias), for the database of cardsync demo"
     }
 
     /// What to do about a failed connection, from libpq's reason.

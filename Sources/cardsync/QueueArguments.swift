@@ -58,7 +58,8 @@ struct QueueArguments {
     func reportSkipped(_ command: any ParsableCommand.Type) throws {
         for skipped in skipped { printError(skipped.note) }
         if queues.isEmpty && problems.isEmpty {
-            throw UsageFailure(command, "none of the paths given is an agency queue directory (\(skipped.map(\.path).joined(separator: ", ")) are files)")
+            let files = skipped.map(\.path).joined(separator: ", ")
+            throw UsageFailure(command, "none of the paths given is an agency queue directory (\(files) \(skipped.count == 1 ? "is a file" : "are files"))")
         }
     }
 }

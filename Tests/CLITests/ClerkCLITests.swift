@@ -253,6 +253,7 @@ import Testing
         let onlyFiles = try CLIRunner.run(["sync"] + files + ["--database", city.db])
         #expect(onlyFiles.status == 64, "\(onlyFiles.stderr)")
         #expect(onlyFiles.stderr.contains("none of the paths given is an agency queue directory"))
+        #expect(onlyFiles.stderr.contains("are files"))
 
         // A directory that is not a queue: the others sync, it is named with what to do.
         let stray = city.dir.path + "/not-a-queue"
@@ -343,6 +344,10 @@ import Testing
         let early = try CLIRunner.run(["agency", "list", "--database", "demo"], environment: env)
         #expect(early.status == 1)
         #expect(early.stderr.contains("run cardsync demo first"), "\(early.stderr)")
+        // A mistyped alias is not a connection string either: the hint names the word it takes.
+        let typo = try CLIRunner.run(["agency", "list", "--database", "dmeo"], environment: env)
+        #expect(typo.status == 1)
+        #expect(typo.stderr.contains("the one word it takes is demo"), "\(typo.stderr)")
 
         let demo = try CLIRunner.run(["demo", "--agencies", "2", "--applications", "120", "--months", "2"], environment: env)
         #expect(demo.status == 0, "\(demo.stderr)")
