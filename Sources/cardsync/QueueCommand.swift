@@ -74,7 +74,16 @@ struct QueueCommand: ParsableCommand {
         func run() throws {
             let input: QueueAppender.Input
             if let file, file != "-" { input = .file(URL(fileURLWithPath: file)) } else { input = .standardInput }
-            let report = try QueueAppender(directory: QueueDirectory(path: dir)).append(input)
+            var appender = QueueAppender(directory: QueueDirectory(path: dir))
+            let bar = ProgressBar("queue append")
+            appender.progress = { done, total in
+                // Standard input has no size: the bar then shows how much was read.
+                let fraction = total.map { $0 > 0 ? Double(done) / Double($0) : 1 } ?? 0
+                bar.update(fraction, note: total.map { BureauCommand.Import.megabytes(done, of: $0) }
+                                                  ?? String(format: "%.1f MB read", Double(done) / 1_000_000))
+            }
+            let report = try appender.append(input)
+            bar.finish()
             if output.isJSON {
                 print(JSONWriter.object([
                     ("appended", .int(Int64(report.appended))),

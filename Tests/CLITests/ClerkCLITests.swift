@@ -190,6 +190,32 @@ import Testing
         #expect(notQueue.stderr.contains("queue init"), "\(notQueue.stderr)")
     }
 
+    @Test("queue append draws a progress bar on a terminal's stderr and none off one")
+    func queueAppendProgress() throws {
+        let home = try TemporaryDirectory(prefix: "cardsync-append")
+        let gen = try CLIRunner.run(["generate", home.path + "/city", "--agencies", "1", "--applications", "3000", "--end", "2026-11-01"])
+        #expect(gen.status == 0, "\(gen.stderr)")
+        let source = try #require(try Self.generatedQueues(home.path + "/city").first) + "/outbox.jsonl"
+        for (name, terminal) in [("a", true), ("b", false)] {
+            let queue = home.path + "/" + name
+            #expect(try CLIRunner.run(["queue", "init", queue, "--agency", "CS-FR-001"]).status == 0)
+            let arguments = ["queue", "append", queue, source]
+            if terminal {
+                let out = try PseudoTerminal.run(arguments)
+                #expect(out.status == 0, "\(out.terminal)")
+                #expect(out.stdout.hasPrefix("Appended "), "\(out.stdout)")
+                #expect(out.terminal.contains("queue append "), "no progress bar: \(out.terminal.debugDescription)")
+                #expect(out.terminal.contains("100%"))
+            } else {
+                let out = try CLIRunner.run(arguments)
+                #expect(out.status == 0, "\(out.stderr)")
+                #expect(out.stderr.isEmpty, "progress off a terminal: \(out.stderr.debugDescription)")
+            }
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: home.path + "/a/outbox.jsonl"))
+            == Data(contentsOf: URL(fileURLWithPath: home.path + "/b/outbox.jsonl")))
+    }
+
     // MARK: with a central database
 
     /// A generated city of two agencies (invalid lines and a duplicate pair included), synced.
