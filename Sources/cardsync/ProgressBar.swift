@@ -37,6 +37,15 @@ final class ProgressBar: @unchecked Sendable {
         drawn = true
     }
 
+    /// Draws the label and `text` without a bar, for work that cannot say how far it is (a
+    /// library call with no progress of its own): the clerk sees that something is happening.
+    func note(_ text: String) {
+        guard enabled else { return }
+        lock.lock(); defer { lock.unlock() }
+        FileHandle.standardError.write(Data("\r\(label) \(text)\u{1B}[K".utf8))
+        drawn = true
+    }
+
     /// Clears the line.
     func finish() {
         guard enabled else { return }

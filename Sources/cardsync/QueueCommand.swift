@@ -131,7 +131,16 @@ struct QueueCommand: ParsableCommand {
         @OptionGroup var output: OutputFormatOptions
 
         func run() throws {
-            let view = try LocalQueueView.load(QueueDirectory(path: dir))
+            let queue = QueueDirectory(path: dir)
+            // LocalQueueView reads every outbox and inbox line and reports no progress: on a
+            // large queue (seconds for 50 MB) say what is being read rather than sit silent.
+            let bar = ProgressBar("queue status")
+            let bytes = [queue.outboxFile, queue.inboxFile].compactMap {
+                (try? FileManager.default.attributesOfItem(atPath: $0.path)[.size]) as? Int64
+            }.reduce(0, +)
+            if bytes > 5_000_000 { bar.note(String(format: "reading %.0f MB of outbox and inbox…", Double(bytes) / 1_000_000)) }
+            let view = try LocalQueueView.load(queue)
+            bar.finish()
             if output.isJSON {
                 print(JSONWriter.string(view.json, pretty: true))
                 return

@@ -216,6 +216,22 @@ import Testing
             == Data(contentsOf: URL(fileURLWithPath: home.path + "/b/outbox.jsonl")))
     }
 
+    @Test("queue status of a large queue says on a terminal what it is reading, and nothing off one")
+    func queueStatusOfALargeQueueSaysSo() throws {
+        let home = try TemporaryDirectory(prefix: "cardsync-large")
+        let queue = home.path + "/q"
+        #expect(try CLIRunner.run(["queue", "init", queue, "--agency", "CS-FR-001"]).status == 0)
+        // 6 MB of lines the local view skips (not events): only the size matters here.
+        let line = #"{"note":""# + String(repeating: "x", count: 90) + "\"}\n"
+        try Data(String(repeating: line, count: 60_000).utf8).write(to: URL(fileURLWithPath: queue + "/outbox.jsonl"))
+        let onTerminal = try PseudoTerminal.run(["queue", "status", queue])
+        #expect(onTerminal.status == 0, "\(onTerminal.terminal)")
+        #expect(onTerminal.terminal.contains("queue status reading 6 MB of outbox and inbox"), "\(onTerminal.terminal.debugDescription)")
+        #expect(onTerminal.stdout.contains("Unsynced events: 60000"))
+        let off = try CLIRunner.run(["queue", "status", queue])
+        #expect(off.stderr.isEmpty)
+    }
+
     // MARK: with a central database
 
     /// A generated city of two agencies (invalid lines and a duplicate pair included), synced.
