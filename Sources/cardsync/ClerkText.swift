@@ -107,7 +107,6 @@ extension ClerkText.Key {
     static let line = Self(en: "line", zh: "行号")
     static let code = Self(en: "code", zh: "代码")
     static let reason = Self(en: "reason", zh: "原因")
-    static let detail = Self(en: "detail", zh: "详情")
     static let never = Self(en: "never", zh: "从未同步")
     static let none = Self(en: "none", zh: "无")
     // conflicts show

@@ -195,6 +195,8 @@ struct QueueCommand: ParsableCommand {
         @Argument(help: "Queue directory.") var dir: String
         @Option(help: "Language of the text: en or zh.") var lang: ReportLanguage = .en
         @OptionGroup var output: OutputFormatOptions
+        @Flag(help: "Text: one line per quarantined line however wide (default: fitted to the terminal, 100 columns when not a terminal).")
+        var wide = false
 
         func run() throws {
             let queue = QueueDirectory(path: dir)
@@ -217,21 +219,26 @@ struct QueueCommand: ParsableCommand {
                 return
             }
             let table = TextTable(
-                headers: [words[.line], words[.code], words[.reason], words[.detail]],
+                headers: [words[.line], words[.code], words[.reason]],
                 rows: entries.map { e in
                     // The detail is cardsync's own English text; a file edited by hand could hold
                     // anything, so it is masked and escaped like any text from a queue.
-                    [String(e.lineNumber), e.error, words.quarantineReason(e.error),
-                     TerminalText.escapingControls(PersonalDataMask.freeText(e.detail))]
+                    let detail = TerminalText.escapingControls(PersonalDataMask.freeText(e.detail))
+                    return [String(e.lineNumber), e.error, words.quarantineReason(e.error) + (detail.isEmpty ? "" : (zh ? "。详情：" : ". Detail: ") + detail)]
                 },
-                rightAligned: [0])
+                rightAligned: [0],
+                // Fitted to the terminal like the conflicts list: the reason wraps, or goes under
+                // its row when too little room is left; --wide keeps one line per entry.
+                maxWidth: wide ? nil : OutputWidth.current(), freeText: (2, .wrap))
             print(table.render())
             let shown = DemoCommand.shellWord(dir)
-            print(zh
-                ? "\n共 \(entries.count) 行被隔离，未同步到中心。更正方法：按原因改正后，以新的 seq 和新的 event_id 追加一行"
+            let footer = zh
+                ? "共 \(entries.count) 行被隔离，未同步到中心。更正方法：按原因改正后，以新的 seq 和新的 event_id 追加一行"
                     + "（cardsync queue append \(shown) 文件）；不要修改 outbox.jsonl。行号指 outbox.jsonl 中的行。"
-                : "\n\(entries.count) line(s) quarantined, not synced. To correct one: append a corrected line with a new seq and a new "
-                    + "event_id (cardsync queue append \(shown) FILE); never edit outbox.jsonl. Line numbers are lines of outbox.jsonl.")
+                : "\(entries.count) line(s) quarantined, not synced. To correct one: append a corrected line with a new seq and a new "
+                    + "event_id (cardsync queue append \(shown) FILE); never edit outbox.jsonl. Line numbers are lines of outbox.jsonl."
+            print("")
+            print(wide ? footer : TerminalLayout.wrapped(footer, width: OutputWidth.current()).joined(separator: "\n"))
         }
     }
 }

@@ -174,6 +174,13 @@ import Testing
         #expect(en.stdout.contains("2026-10-01"), "dates are not personal and stay readable")
         #expect(zh.stdout.contains("电话号码既不是大陆手机号码也不是固定电话号码"))
         #expect(zh.stdout.contains("行号"))
+        // Off a terminal the text fits 100 columns, as the other tables do; --wide does not wrap.
+        for out in [en, zh] {
+            let widest = out.stdout.components(separatedBy: "\n").map(TerminalText.displayWidth).max() ?? 0
+            #expect(widest <= 100, "a line of \(widest) columns")
+        }
+        let wide = try CLIRunner.run(["queue", "quarantine", queue, "--wide"])
+        #expect(wide.stdout.components(separatedBy: "\n").contains { $0.hasPrefix("   2  bad_phone") && $0.contains("on 2026-10-01") })
         let doc = try JSONParser.parse(Array(json.stdout.utf8))
         let rows = doc["quarantined"]?.arrayValue ?? []
         #expect(rows.map { $0["line"]?.intValue } == [1, 2, 3])
