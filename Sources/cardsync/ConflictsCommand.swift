@@ -228,7 +228,8 @@ struct ConflictsCommand: ParsableCommand {
                 if let note = c.note { facts.append((w[.note], note)) }
             }
             let labelWidth = facts.map { TerminalText.displayWidth($0.0) }.max() ?? 0
-            out += facts.map { "  \($0.0 + ":")\(String(repeating: " ", count: labelWidth - TerminalText.displayWidth($0.0))) \($0.1)" }
+            let colon = zh ? "：" : ":"
+            out += facts.map { "  \($0.0 + colon)\(String(repeating: " ", count: labelWidth - TerminalText.displayWidth($0.0))) \($0.1)" }
 
             out.append("")
             out.append(w[.whatHappened])
