@@ -5,11 +5,14 @@ import Foundation
 /// decisions, and the list of agencies (`cardsync generate`).
 ///
 /// ```
-/// DIR/agencies.json            [{"code", "name", "district", "channel"}, ...] for registration
-/// DIR/bureau-decisions.jsonl   the bureau's events in its time order (`cardsync bureau import`)
-/// DIR/<CODE>/agency.json       {"format": "cardsync.queue.v1", "agency": {...}}
-/// DIR/<CODE>/outbox.jsonl      the events recorded at that agency, seq from 1
+/// DIR/agencies.json                   [{"code", "name", "district", "channel"}, ...] for registration
+/// DIR/bureau-decisions.jsonl          the bureau's events in its time order (`cardsync bureau import`)
+/// DIR/queues/<CODE>/agency.json       {"format": "cardsync.queue.v1", "agency": {...}}
+/// DIR/queues/<CODE>/outbox.jsonl      the events recorded at that agency, seq from 1
 /// ```
+///
+/// With `WorkloadLayout.flat` (the library's default, for its earlier callers) the queues are
+/// `DIR/<CODE>/` instead; `WorkloadSummary.paths` says where each file is either way.
 ///
 /// The same spec gives the same bytes. Each agency's outbox holds only what that agency
 /// recorded: `submitted`, `amended`, `documents_verified`, `withdrawn` for its own applications
@@ -59,7 +62,7 @@ public enum WorkloadGenerator {
     /// Writes the workload into `directory` (created if missing; it must be empty).
     /// `progress` receives fractions from 0 to 1 on the calling thread.
     @discardableResult
-    public static func generate(spec: WorkloadSpec, into directory: URL,
+    public static func generate(spec: WorkloadSpec, into directory: URL, layout: WorkloadLayout = .flat,
                                 progress: ((Double) -> Void)? = nil) throws -> WorkloadSummary {
         if let problem = spec.problem { throw WorkloadError.invalidSpec(problem) }
         let fm = FileManager.default
@@ -75,6 +78,7 @@ public enum WorkloadGenerator {
             }
         }
         let report = progress ?? { _ in }
+        let paths = WorkloadPaths(root: directory, layout: layout)
 
         // 1. Lifecycles.
         let infos = agencyInfos(count: spec.agencies)
@@ -115,7 +119,7 @@ public enum WorkloadGenerator {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(1 << 21)
         for (index, info) in infos.enumerated() {
-            let dir = directory.appendingPathComponent(info.agency.code, isDirectory: true)
+            let dir = paths.queue(info.agency.code)
             do { try fm.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
                 throw WorkloadError.io(path: dir.path, message: error.localizedDescription)
             }
@@ -158,7 +162,7 @@ public enum WorkloadGenerator {
         }
 
         // 4. Bureau decisions and the agency list.
-        var bureauFile = try OutputFile(directory.appendingPathComponent(WorkloadFiles.bureauDecisionsFile))
+        var bureauFile = try OutputFile(paths.bureauDecisions)
         buffer.removeAll(keepingCapacity: true)
         var eventsByType: [EventType: Int] = [:]
         for event in simulation.bureau {
@@ -178,7 +182,7 @@ public enum WorkloadGenerator {
             Renderer.appendAgency(info.agency, to: &buffer)
         }
         JSONBytes.append("\n]\n", to: &buffer)
-        try writeFile(directory.appendingPathComponent(WorkloadFiles.agenciesFile), buffer)
+        try writeFile(paths.agencies, buffer)
         report(1)
 
         for summary in agencySummaries {
@@ -187,7 +191,7 @@ public enum WorkloadGenerator {
         var faultsByCode: [QuarantineCode: Int] = [:]
         for fault in injected { faultsByCode[fault.code, default: 0] += 1 }
         return WorkloadSummary(
-            spec: spec, agencies: agencySummaries, applications: simulation.apps.count,
+            spec: spec, paths: paths, agencies: agencySummaries, applications: simulation.apps.count,
             duplicatePairs: simulation.duplicatePairs, outboxEvents: totalValid,
             bureauDecisions: simulation.bureau.count, eventsByType: eventsByType,
             injectedFaults: injected, faultsByCode: faultsByCode)

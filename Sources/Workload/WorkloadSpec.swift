@@ -79,6 +79,8 @@ public struct WorkloadSummary: Sendable {
     }
 
     public var spec: WorkloadSpec
+    /// Where everything was written.
+    public var paths: WorkloadPaths
     /// In directory order; the online agency last.
     public var agencies: [AgencyCounts]
     /// Application ids, duplicate submissions included.
@@ -122,9 +124,47 @@ public enum WorkloadError: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// Where a generation puts its queues.
+public enum WorkloadLayout: Sendable, Equatable {
+    /// `DIR/queues/<CODE>/`, the decisions and the agency list beside `queues`: what `cardsync
+    /// generate` and the demo write, so that `cardsync sync DIR/queues/*` names queues only.
+    case queuesFolder
+    /// `DIR/<CODE>/` beside the decisions and the agency list: the earlier layout, kept as the
+    /// library's default for the callers written against it (benchmarks, fixtures).
+    case flat
+}
+
+/// The paths of a generated workload.
+public struct WorkloadPaths: Sendable, Equatable {
+    public var root: URL
+    public var layout: WorkloadLayout
+
+    public init(root: URL, layout: WorkloadLayout) {
+        self.root = root
+        self.layout = layout
+    }
+
+    /// The folder that holds one queue directory per agency (and nothing else, with
+    /// `.queuesFolder`).
+    public var queuesDirectory: URL {
+        layout == .queuesFolder ? root.appendingPathComponent(WorkloadFiles.queuesFolder, isDirectory: true) : root
+    }
+
+    /// The queue directory of one agency.
+    public func queue(_ code: String) -> URL { queuesDirectory.appendingPathComponent(code, isDirectory: true) }
+
+    /// `DIR/bureau-decisions.jsonl`, for `cardsync bureau import`.
+    public var bureauDecisions: URL { root.appendingPathComponent(WorkloadFiles.bureauDecisionsFile) }
+
+    /// `DIR/agencies.json`, for registration.
+    public var agencies: URL { root.appendingPathComponent(WorkloadFiles.agenciesFile) }
+}
+
 /// The file names `generate` writes.
 public enum WorkloadFiles {
-    /// Per agency: `DIR/<CODE>/agency.json` and `DIR/<CODE>/outbox.jsonl`.
+    /// `DIR/queues`: the agencies' queue directories, with `WorkloadLayout.queuesFolder`.
+    public static let queuesFolder = "queues"
+    /// Per agency: `agency.json` and `outbox.jsonl` in its queue directory (`WorkloadPaths.queue`).
     public static let agencyFile = "agency.json"
     public static let outboxFile = "outbox.jsonl"
     /// `DIR/bureau-decisions.jsonl`: the bureau's decisions, for `cardsync bureau import`.

@@ -8,10 +8,24 @@ struct AgencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agency",
         abstract: "Register and list handling agencies.",
+        discussion: """
+            Examples:
+              cardsync agency add CS-FR-001 --name "芙蓉区社保卡服务网点" --district 芙蓉区
+              cardsync agency list
+              cardsync agency credentials CS-FR-001 --json
+            """,
         subcommands: [Add.self, List.self, Credentials.self])
 
     struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Register an agency (or update its name, district, channel).")
+        static let configuration = CommandConfiguration(
+            abstract: "Register an agency (or update its name, district, channel).",
+            discussion: """
+                Run again with the same code, it updates the name, district and channel.
+
+                Examples:
+                  cardsync agency add CS-FR-001 --name "芙蓉区社保卡服务网点" --district 芙蓉区
+                  cardsync agency add CS-ONLINE --name "Online service" --channel online
+                """)
         @Argument(help: "Agency code, e.g. CS-FR-001.") var code: String
         @Option(help: "Agency name as it should appear in reports.") var name: String
         @Option(help: "District.") var district: String?
@@ -32,13 +46,19 @@ struct AgencyCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List registered agencies.")
+        static let configuration = CommandConfiguration(
+            abstract: "List registered agencies.",
+            discussion: """
+                Examples:
+                  cardsync agency list
+                  cardsync agency list --format json
+                """)
         @OptionGroup var db: DatabaseOptions
-        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var output: OutputFormatOptions
 
         func run() throws {
             let agencies = try AgencyRegistry(connection: try db.connect()).list()
-            if json {
+            if output.isJSON {
                 let rows: [JSONValue] = agencies.map {
                     ["code": .string($0.code), "name": .string($0.name),
                      "district": $0.district.map(JSONValue.string) ?? .null, "channel": .string($0.channel.rawValue)]
@@ -71,7 +91,7 @@ extension AgencyCommand {
                   cardsync agency credentials CS-FR-001 --json
                 """)
         @Argument(help: "Agency code.") var code: String
-        @Flag(help: "Print {\"agency_code\", \"role\", \"password\", \"uri\"}.") var json = false
+        @OptionGroup var output: OutputFormatOptions
         @Flag(help: "No password: the agency logs in with a client certificate (CN = the role).") var certificate = false
         @Option(help: "Server host name the agency connects to, for the URI (default: where this command connected).") var host: String?
         @Option(help: "Server port for the URI (default: where this command connected).") var port: Int?
@@ -92,7 +112,7 @@ extension AgencyCommand {
                                      hint: "run it with the schema owner's role or a member of cardsync_bureau; the owner needs CREATEROLE")
             }
             let uri = Self.uri(role: role, password: password, connection: connection, host: host, port: port)
-            if json {
+            if output.isJSON {
                 print(JSONWriter.object([("agency_code", .string(code)), ("role", .string(role)),
                                          ("password", password.map(JSONValue.string) ?? .null), ("uri", .string(uri))], pretty: true))
                 return

@@ -8,13 +8,19 @@ struct BureauCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bureau",
         abstract: "Record the bureau's decisions centrally.",
+        discussion: """
+            Examples:
+              cardsync bureau approve 9e2f6b1a-3c4d-4e5f-8a7b-1c2d3e4f5a01
+              cardsync bureau reject 9e2f6b1a-3c4d-4e5f-8a7b-1c2d3e4f5a01 --reason "photo missing"
+              cardsync bureau import decisions.jsonl
+            """,
         subcommands: [Approve.self, Reject.self, Return.self, Produce.self, Dispatch.self, Import.self])
 
     /// Options every single-decision command shares.
     struct DecisionOptions: ParsableArguments {
         @Argument(help: "Application ids.") var applications: [String]
         @Option(help: "When the decision was taken (RFC 3339 with offset; default now).") var at: String?
-        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var output: OutputFormatOptions
         @Flag(help: ArgumentHelp(
             "Record decisions for applications the central database does not know, as pending.",
             discussion: "Without it an unknown id refuses the whole command: it is usually a typing mistake. With it the decision waits until the agency's submission arrives."))
@@ -77,7 +83,7 @@ struct BureauCommand: ParsableCommand {
             printError("warning: \(held) decision\(held == 1 ? "" : "s") recorded for applications the central database does not know "
                        + "(--allow-unknown): held as pending until their agency syncs the submission")
         }
-        if options.json {
+        if options.output.isJSON {
             print(JSONWriter.string(.object(["recorded": .array(results.map {
                 .object(["application_id": .string($0.applicationID.lowercased), "event_id": .string($0.eventID.lowercased),
                          "type": .string($0.type.rawValue), "outcome": .string($0.outcome),
@@ -100,14 +106,25 @@ struct BureauCommand: ParsableCommand {
     }
 
     struct Approve: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Approve applications.")
+        static let configuration = CommandConfiguration(
+            abstract: "Approve applications.",
+            discussion: """
+                Examples:
+                  cardsync bureau approve 9e2f6b1a-3c4d-4e5f-8a7b-1c2d3e4f5a01
+                  cardsync bureau approve 9e2f6b1a-3c4d-4e5f-8a7b-1c2d3e4f5a01 0d4e25fa-1b2c-4d3e-8f9a-0b1c2d3e4f50 --format json
+                """)
         @OptionGroup var decision: DecisionOptions
         @OptionGroup var db: DatabaseOptions
         func run() throws { try BureauCommand.record(.approved, decision, db: db) { _ in .object([:]) } }
     }
 
     struct Reject: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Reject applications.")
+        static let configuration = CommandConfiguration(
+            abstract: "Reject applications.",
+            discussion: """
+                Examples:
+                  cardsync bureau reject 9e2f6b1a-3c4d-4e5f-8a7b-1c2d3e4f5a01 --reason "the guardian is not the child's guardian"
+                """)
         @OptionGroup var decision: DecisionOptions
         @Option(help: "Why (sent to the agency).") var reason = "not given"
         @OptionGroup var db: DatabaseOptions
@@ -115,7 +132,12 @@ struct BureauCommand: ParsableCommand {
     }
 
     struct Return: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Return applications to the agency for correction.")
+        static let configuration = CommandConfiguration(
+            abstract: "Return applications to the agency for correction.",
+            discussion: """
+                Examples:
+                  cardsync bureau return 9e2f6b1a-3c4d-4e5f-8a7b-1c2d3e4f5a01 --reason "photo missing"
+                """)
         @OptionGroup var decision: DecisionOptions
         @Option(help: "What to correct (sent to the agency).") var reason = "not given"
         @OptionGroup var db: DatabaseOptions
@@ -125,7 +147,14 @@ struct BureauCommand: ParsableCommand {
     struct Produce: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record that cards were produced.",
-            discussion: "Without --card-number each application gets a card number derived from its id (C and 8 digits), as a stand-in for the card production system's number.")
+            discussion: """
+                Without --card-number each application gets a card number derived from its id (C and 8 digits), \
+                as a stand-in for the card production system's number.
+
+                Examples:
+                  cardsync bureau produce 9e2f6b1a-3c4d-4e5f-8a7b-1c2d3e4f5a01 --card-number A12345678
+                  cardsync bureau produce 9e2f6b1a-3c4d-4e5f-8a7b-1c2d3e4f5a01 0d4e25fa-1b2c-4d3e-8f9a-0b1c2d3e4f50
+                """)
         @OptionGroup var decision: DecisionOptions
         @Option(help: "The card number (one application only).") var cardNumber: String?
         @OptionGroup var db: DatabaseOptions
@@ -158,7 +187,13 @@ struct BureauCommand: ParsableCommand {
     struct Dispatch: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record that cards were dispatched to an agency for collection.",
-            discussion: "Without --agency each card goes to the agency that took the application.")
+            discussion: """
+                Without --agency each card goes to the agency that took the application.
+
+                Examples:
+                  cardsync bureau dispatch 9e2f6b1a-3c4d-4e5f-8a7b-1c2d3e4f5a01
+                  cardsync bureau dispatch 9e2f6b1a-3c4d-4e5f-8a7b-1c2d3e4f5a01 --agency CS-YL-002
+                """)
         @OptionGroup var decision: DecisionOptions
         @Option(name: [.customLong("agency"), .customLong("to")], help: "Code of the agency the cards go to.") var agency: String?
         @OptionGroup var db: DatabaseOptions
@@ -192,9 +227,18 @@ struct BureauCommand: ParsableCommand {
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Import bureau decisions from a JSON-lines file (outbox line shape without seq).",
-            discussion: "Invalid lines are refused and listed (exit 1); the valid ones are recorded. Importing the same file twice changes nothing. Decisions for applications the central database does not know yet are held as pending (their agency may not have synced) and counted in the summary.")
+            discussion: """
+                Invalid lines are refused and listed (exit 1); the valid ones are recorded. Importing the same file \
+                twice changes nothing. Decisions for applications the central database does not know yet are held \
+                as pending (their agency may not have synced) and counted in the summary. A progress bar shows on a \
+                terminal.
+
+                Examples:
+                  cardsync bureau import decisions.jsonl
+                  cardsync bureau import city/bureau-decisions.jsonl --format json
+                """)
         @Argument(help: "JSON-lines file.") var file: String
-        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var output: OutputFormatOptions
         @Option(help: "Days a pending event may wait for its prerequisite before a pending_expired conflict opens.") var pendingHorizonDays: Double = 14
         @OptionGroup var db: DatabaseOptions
 
@@ -204,10 +248,19 @@ struct BureauCommand: ParsableCommand {
                 throw CommandFailure("cannot read \(file)", hint: "check the path and its permissions")
             }
             guard pendingHorizonDays >= 0 else { throw ValidationError("--pending-horizon-days cannot be negative") }
-            let report = try BureauRecorder(connection: try db.connect())
-                .importFile(url, pendingHorizonSeconds: Int64(pendingHorizonDays * 86_400))
+            let connection = try db.connect()
+            let bar = ProgressBar("bureau import")
+            // Smaller batches on a terminal, so that the bar moves on a file of one batch's size
+            // (20,000 lines took over ten seconds with no sign of life); off a terminal the
+            // default batch keeps a scripted import as fast as before.
+            let batchSize = bar.isEnabled ? 2_000 : 20_000
+            let report = try BureauRecorder(connection: connection)
+                .importFile(url, batchSize: batchSize, pendingHorizonSeconds: Int64(pendingHorizonDays * 86_400)) { done, total in
+                    bar.update(total > 0 ? Double(done) / Double(total) : 1, note: Self.megabytes(done, of: total))
+                }
+            bar.finish()
             let m = report.merged
-            if json {
+            if output.isJSON {
                 print(JSONWriter.object([
                     ("lines", .int(Int64(report.lines))), ("recorded", .int(Int64(m.accepted))),
                     ("already_present", .int(Int64(m.alreadyPresent))), ("pending", .int(Int64(m.pending))),
@@ -228,6 +281,11 @@ struct BureauCommand: ParsableCommand {
                 for r in report.refused { printError("refused line \(r.line): \(r.code): \(r.detail)") }
             }
             if !report.refused.isEmpty { throw ExitCode(1) }
+        }
+
+        /// `3.1/12.0 MB`: how much of the file is read.
+        static func megabytes(_ done: Int64, of total: Int64) -> String {
+            String(format: "%.1f/%.1f MB", Double(done) / 1_000_000, Double(total) / 1_000_000)
         }
     }
 }

@@ -18,7 +18,15 @@ struct Cardsync: ParsableCommand {
             Agencies keep local JSON queues; cardsync pushes their events to the central PostgreSQL \
             database exactly once, pulls the bureau's decisions back, records conflicts, and reports. \
             Without --database or CARDSYNC_DATABASE_URL it uses a private embedded PostgreSQL cluster \
-            under CARDSYNC_HOME.
+            under CARDSYNC_HOME; `--database demo` (or CARDSYNC_DATABASE_URL=demo) is the database \
+            `cardsync demo` made.
+
+            Examples:
+              cardsync demo
+              export CARDSYNC_DATABASE_URL=demo
+              cardsync queue status /srv/queues/CS-FR-001 --lang zh
+              cardsync sync /srv/queues/* --jobs 4
+              cardsync conflicts list --format csv > conflicts.csv
             """,
         version: version,
         subcommands: [

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CardCore
+import CardReports
 import CardSync
 import Foundation
 import PostgresClient
@@ -17,6 +18,11 @@ struct ConflictsCommand: ParsableCommand {
             concurrent amendments (merged automatically, listed for review), events that can never \
             apply, events pending past the horizon, and event ids reused for different content. \
             Identity numbers and phone numbers are always shown masked.
+
+            Examples:
+              cardsync conflicts list
+              cardsync conflicts show 12 --lang zh
+              cardsync conflicts resolve 12 --keep 0d4e25fa --note "same child, the earlier application stays"
             """,
         subcommands: [List.self, Show.self, Resolve.self])
 
@@ -49,6 +55,11 @@ struct ConflictsCommand: ParsableCommand {
             discussion: """
                 DATE is YYYY-MM-DD, a calendar day in Asia/Shanghai (+08:00), both ends included; an \
                 RFC 3339 timestamp with offset is used as an exact bound. CSV is RFC 4180, UTF-8 with a BOM.
+
+                Examples:
+                  cardsync conflicts list
+                  cardsync conflicts list --status all --kind duplicate_application --agency CS-FR-001
+                  cardsync conflicts list --from 2026-10-01 --to 2026-10-31 --format csv > october.csv
                 """)
 
         @Option(help: "open (default), resolved or all.") var status: String = "open"
@@ -57,11 +68,20 @@ struct ConflictsCommand: ParsableCommand {
         @Option(help: "Only conflicts naming this agency code.") var agency: String?
         @Option(help: ArgumentHelp("Detected on or after this day.", valueName: "DATE")) var from: String?
         @Option(help: ArgumentHelp("Detected on or before this day.", valueName: "DATE")) var to: String?
-        @Option(help: "Output format: text, json or csv.") var format: ListFormat = .text
+        @Option(help: ArgumentHelp("Output format: text (default), json or csv.", valueName: "FORMAT")) var format: ListFormat?
+        @Flag(help: "The same as --format json.") var json = false
         @Flag(help: "Text format: every column in full on one line per conflict, however wide.") var wide = false
         @OptionGroup var db: DatabaseOptions
 
-        func validate() throws { _ = try filter() }
+        func validate() throws {
+            if json, let format, format != .json {
+                throw ValidationError("--json and --format \(format.rawValue) contradict each other: --json is short for --format json")
+            }
+            _ = try filter()
+        }
+
+        /// `--format`, with `--json` standing for `--format json` as on every other command.
+        var chosenFormat: ListFormat { json ? .json : format ?? .text }
 
         func filter() throws -> ConflictFilter {
             guard let status = ConflictFilter.Status(rawValue: status) else {
@@ -106,7 +126,7 @@ struct ConflictsCommand: ParsableCommand {
             let filter = try self.filter()
             let review = ConflictReview(connection: try db.connectForReading())
             let conflicts = try review.list(filter)
-            switch format {
+            switch chosenFormat {
             case .json:
                 print(JSONWriter.string(.object([("conflicts", .array(conflicts.map(\.listJSON)))]), pretty: true))
             case .csv:
@@ -156,10 +176,19 @@ struct ConflictsCommand: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show one conflict: its applications side by side, the events involved, what was applied and what not.")
+            abstract: "Show one conflict: its applications side by side, the events involved, what was applied and what not.",
+            discussion: """
+                Statuses are shown as words, in Chinese with --lang zh; identity and phone numbers masked.
+
+                Examples:
+                  cardsync conflicts show 12
+                  cardsync conflicts show 12 --lang zh
+                  cardsync conflicts show 12 --format json
+                """)
 
         @Argument(help: "Conflict id.") var id: Int64
-        @Flag(help: "Print JSON.") var json = false
+        @Option(help: "Language of the text: en or zh (JSON keeps the codes).") var lang: ReportLanguage = .en
+        @OptionGroup var output: OutputFormatOptions
         @OptionGroup var db: DatabaseOptions
 
         func run() throws {
@@ -170,85 +199,100 @@ struct ConflictsCommand: ParsableCommand {
             } catch let error as ConflictError {
                 throw ConflictsCommand.failure(error)
             }
-            if json {
+            if output.isJSON {
                 print(JSONWriter.string(detail.json, pretty: true))
             } else {
                 // Names and addresses from the queues: shown escaped, never acted on by the terminal.
-                print(TerminalText.escapingControls(Self.text(detail), keepingNewlines: true))
+                print(TerminalText.escapingControls(Self.text(detail, lang: lang), keepingNewlines: true))
             }
         }
 
-        static func text(_ d: ConflictDetail) -> String {
+        /// The text of `conflicts show` in `lang`: headings, kinds, findings, conflict and
+        /// application statuses as words; the kind's code stays beside its words so that a clerk
+        /// can search for it. Event types and decisions stay as typed on the command line.
+        static func text(_ d: ConflictDetail, lang: ReportLanguage = .en) -> String {
             let c = d.conflict
+            let w = ClerkText(lang: lang)
+            let zh = lang == .zh
             var out: [String] = []
-            out.append("Conflict \(c.id): \(c.kind.rawValue), \(c.status.rawValue)")
+            out.append(zh ? "冲突 \(c.id)：\(w.kind(c.kind))（\(c.kind.rawValue)），\(w.conflictStatus(c.status))"
+                          : "Conflict \(c.id): \(w.kind(c.kind)) (\(c.kind.rawValue)), \(w.conflictStatus(c.status))")
             var facts: [(String, String)] = [
-                ("Detected", ConflictsCommand.time(c.detectedAt)),
-                ("Agencies", c.agencyCodes.joined(separator: ", ")),
+                (w[.detected], ConflictsCommand.time(c.detectedAt)),
+                (w[.agencies], c.agencyCodes.joined(separator: ", ")),
             ]
             if c.status == .resolved {
-                facts.append(("Resolved", "\(c.outcome?.rawValue ?? "?") on \(ConflictsCommand.time(c.resolvedAt)) by \(c.resolvedBy ?? "?")"))
-                if let note = c.note { facts.append(("Note", note)) }
+                let how = c.outcome?.rawValue ?? "?"
+                facts.append((w[.resolved], zh ? "\(how)，\(ConflictsCommand.time(c.resolvedAt))，由 \(c.resolvedBy ?? "?") 决定"
+                                              : "\(how) on \(ConflictsCommand.time(c.resolvedAt)) by \(c.resolvedBy ?? "?")"))
+                if let note = c.note { facts.append((w[.note], note)) }
             }
-            out += facts.map { "  \(($0.0 + ":").padding(toLength: 10, withPad: " ", startingAt: 0)) \($0.1)" }
+            let labelWidth = facts.map { TerminalText.displayWidth($0.0) }.max() ?? 0
+            let colon = zh ? "：" : ":"
+            out += facts.map { "  \($0.0 + colon)\(String(repeating: " ", count: labelWidth - TerminalText.displayWidth($0.0))) \($0.1)" }
 
             out.append("")
-            out.append("What happened")
-            out += d.findings.map { "  - " + $0 }
+            out.append(w[.whatHappened])
+            out += ConflictFindings.lines(d, lang: lang).map { "  - " + $0 }
 
             if !d.applications.isEmpty {
                 out.append("")
-                out.append("Applications")
-                out.append(indent(applicationsTable(d).render()))
+                out.append(w[.applicationsHeading])
+                out.append(indent(applicationsTable(d, lang: lang).render()))
             }
             if !d.fields.isEmpty {
                 out.append("")
-                out.append("Fields merged (both values of each field)")
+                out.append(w[.fieldsMerged])
                 let table = TextTable(
-                    headers: ["FIELD", "APPLIED", "NOT APPLIED", "NOW", "WINNER"],
+                    headers: [w[.field], w[.appliedColumn], w[.notApplied], w[.now], w[.winner]],
                     rows: d.fields.map { f in
                         [f.path, ConflictDetail.text(f.appliedValue), ConflictDetail.text(f.losingValue),
                          ConflictDetail.text(f.currentValue),
-                         f.winner == "this_event" ? "late-arriving amendment" : "change already applied"]
+                         f.winner == "this_event" ? w[.lateAmendment] : w[.alreadyApplied]]
                     })
                 out.append(indent(table.render()))
             }
             if !d.events.isEmpty {
                 out.append("")
-                out.append("Events involved")
-                out.append(indent(eventsTable(d.events).render()))
+                out.append(w[.eventsInvolved])
+                out.append(indent(eventsTable(d.events, lang: lang).render()))
             }
             if !d.history.isEmpty {
                 out.append("")
-                out.append("Conflict events sent to agencies")
-                out.append(indent(eventsTable(d.history).render()))
+                out.append(w[.eventsSent])
+                out.append(indent(eventsTable(d.history, lang: lang).render()))
             }
             out.append("")
             if d.decisions.isEmpty {
-                out.append("Nothing left to decide.")
+                out.append(w[.nothingToDecide])
             } else {
-                if c.awaitsReview { out.append("Merged automatically; a reviewer may decide once:") } else { out.append("To resolve:") }
+                out.append(c.awaitsReview ? w[.reviewOnce] : w[.toResolve])
                 out += d.decisions.map { "  cardsync conflicts resolve \(c.id) \($0) [--note TEXT]" }
             }
             return out.joined(separator: "\n")
         }
 
-        static func applicationsTable(_ d: ConflictDetail) -> TextTable {
+        static func applicationsTable(_ d: ConflictDetail, lang: ReportLanguage = .en) -> TextTable {
+            let w = ClerkText(lang: lang)
             let apps = d.applications
-            let headers = ["FIELD"] + apps.enumerated().map { i, a in (a.role ?? "application \(i + 1)").uppercased() }
+            let headers = [w[.field]] + apps.enumerated().map { i, a in
+                a.role.map { w.applicationRole($0) } ?? (lang == .zh ? "申请 \(i + 1)" : "application \(i + 1)").uppercased()
+            }
             var rows: [[String]] = [
-                ["application"] + apps.map { $0.applicationID.lowercased },
-                ["agency"] + apps.map { $0.owningAgency ?? "(not received centrally)" },
-                ["status"] + apps.map { a in
+                [w[.applicationRow]] + apps.map { $0.applicationID.lowercased },
+                [w[.agencyRow]] + apps.map { $0.owningAgency ?? w[.notReceived] },
+                [w[.statusRow]] + apps.map { a in
                     guard let s = a.status else { return "" }
-                    if s == .onHold, let back = a.heldStatus { return "on_hold (returns to \(back.rawValue))" }
-                    return s.rawValue
+                    if s == .onHold, let back = a.heldStatus {
+                        return lang == .zh ? "\(w.status(s))（恢复为\(w.status(back))）" : "\(w.status(s)) (returns to \(w.status(back)))"
+                    }
+                    return w.status(s)
                 },
-                ["version"] + apps.map { $0.version.map(String.init) ?? "" },
-                ["submitted at"] + apps.map { ConflictsCommand.shortTime($0.submittedAt) },
+                [w[.versionRow]] + apps.map { $0.version.map(String.init) ?? "" },
+                [w[.submittedAtRow]] + apps.map { ConflictsCommand.shortTime($0.submittedAt) },
             ]
             if apps.contains(where: { $0.cardNumber != nil }) {
-                rows.append(["card number"] + apps.map { $0.cardNumber ?? "" })
+                rows.append([w[.cardNumberRow]] + apps.map { $0.cardNumber ?? "" })
             }
             if apps.contains(where: \.known) {
                 for path in ConflictDetail.formPaths {
@@ -261,13 +305,16 @@ struct ConflictsCommand: ParsableCommand {
             return TextTable(headers: headers, rows: rows)
         }
 
-        static func eventsTable(_ events: [ConflictDetail.Event]) -> TextTable {
-            TextTable(
-                headers: ["LEDGER", "TYPE", "AGENCY", "SEQ", "OCCURRED", "OUTCOME", "APPLICATION", "STATUS"],
+        static func eventsTable(_ events: [ConflictDetail.Event], lang: ReportLanguage = .en) -> TextTable {
+            let w = ClerkText(lang: lang)
+            return TextTable(
+                headers: [w[.ledger], w[.type], w[.agencyColumn], "SEQ", w[.occurred], w[.outcome], w[.applicationColumn], w[.statusColumn]],
                 rows: events.map { e in
-                    [e.ledgerID.map(String.init) ?? "-", e.type, e.agencyCode ?? (e.type.hasPrefix("conflict_") ? "system" : "bureau"),
+                    [e.ledgerID.map(String.init) ?? "-", e.type,
+                     e.agencyCode ?? (e.type.hasPrefix("conflict_") ? w[.system] : w[.bureau]),
                      e.seq.map(String.init) ?? "", ConflictsCommand.shortTime(e.occurredAt), e.outcome,
-                     ConflictsCommand.shortID(e.applicationID), e.data["status"]?.stringValue ?? ""]
+                     ConflictsCommand.shortID(e.applicationID),
+                     e.data["status"]?.stringValue.map { ApplicationStatus(rawValue: $0).map(w.status) ?? $0 } ?? ""]
                 },
                 rightAligned: [0, 3])
         }
@@ -291,6 +338,11 @@ struct ConflictsCommand: ParsableCommand {
 
                 Each agency owning an application involved receives a conflict_resolved line in its \
                 inbox on its next sync. A conflict is decided once; an automatic merge may be reviewed once.
+
+                Examples:
+                  cardsync conflicts resolve 12 --keep 0d4e25fa --note "same child, the earlier application stays"
+                  cardsync conflicts resolve 13 --accept
+                  cardsync conflicts resolve 14 --dismiss --note "entered twice at the counter" --by clerk_wang
                 """)
 
         @Argument(help: "Conflict id.") var id: Int64
@@ -301,7 +353,7 @@ struct ConflictsCommand: ParsableCommand {
         @Flag(help: "Leave the event unapplied (invalid_transition, pending_expired, event_id_reuse).") var dismiss = false
         @Option(help: "Why: kept with the conflict.") var note: String?
         @Option(help: "Who decided (default: the operating system user).") var by: String?
-        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var output: OutputFormatOptions
         @OptionGroup var db: DatabaseOptions
 
         func validate() throws {
@@ -359,7 +411,7 @@ struct ConflictsCommand: ParsableCommand {
             } catch let error as ConflictError {
                 throw ConflictsCommand.failure(error)
             }
-            if json {
+            if output.isJSON {
                 print(JSONWriter.string(resolution.json, pretty: true))
                 return
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import CardDatabase
 import CardSync
+import LocalPostgres
 import Logging
 import PostgresClient
 
@@ -13,17 +14,83 @@ struct DatabaseOptions: ParsableArguments {
         valueName: "URL"))
     var database: String?
 
-    var selection: DatabaseSelection { DatabaseSelection(flag: database) }
+    /// The selected database; `demo` (as `--database` or `CARDSYNC_DATABASE_URL`) stands for the
+    /// demo's database in the embedded cluster, as a libpq URI over its socket.
+    var selection: DatabaseSelection {
+        let environment = ProcessInfo.processInfo.environment
+        guard let alias = demoAlias(environment: environment) else { return DatabaseSelection(flag: database, environment: environment) }
+        // Locating the cluster fails only without PostgreSQL installed; connect() says so first.
+        let uri = (try? Self.demoCluster(environment: environment).connectionURI(database: DemoCommand.databaseName)) ?? Self.demoAlias
+        switch alias {
+        case .flag:
+            return DatabaseSelection(flag: uri, environment: environment)
+        default:
+            var replaced = environment
+            replaced["CARDSYNC_DATABASE_URL"] = uri
+            return DatabaseSelection(flag: nil, environment: replaced)
+        }
+    }
+
+    /// The name that stands for the demo's database: `--database demo` or
+    /// `CARDSYNC_DATABASE_URL=demo`. libpq reads no conninfo without `=` or a `postgresql://`
+    /// prefix, so the word cannot be mistaken for a real connection string.
+    static let demoAlias = "demo"
+
+    /// Where `demo` was given (`.flag` or `.environment`), or nil when it was not.
+    func demoAlias(environment: [String: String] = ProcessInfo.processInfo.environment) -> DatabaseSelection.Source? {
+        if let database, !database.isEmpty { return database == Self.demoAlias ? .flag : nil }
+        return environment["CARDSYNC_DATABASE_URL"] == Self.demoAlias ? .environment : nil
+    }
+
+    /// The embedded cluster under CARDSYNC_HOME, the one `cardsync demo` creates its database in.
+    static func demoCluster(environment: [String: String]) throws -> LocalCluster {
+        try DatabaseSelection(flag: nil, environment: environment.filter { $0.key != "CARDSYNC_DATABASE_URL" }).embeddedCluster()
+    }
+
+    /// Which database is in use, for messages: the demo alias by its own name.
+    var summary: String {
+        guard let alias = demoAlias() else { return selection.summary }
+        let home = DatabaseSelection.home(environment: ProcessInfo.processInfo.environment)
+        let given = alias == .flag ? "--database demo" : "CARDSYNC_DATABASE_URL=demo"
+        return "\(given): database \(DemoCommand.databaseName) of the embedded cluster in \(home.appendingPathComponent("postgres").path)"
+    }
+
+    /// For `demo`: starts the embedded cluster (a `db stop` may have stopped it) and checks that
+    /// `cardsync demo` created its database there, so that a clerk who typed the alias before
+    /// running the demo is told to run it rather than shown libpq's "database does not exist".
+    func prepareDemoDatabase(logger: Logger) throws {
+        guard let alias = demoAlias() else { return }
+        let given = alias == .flag ? "--database demo" : "CARDSYNC_DATABASE_URL=demo"
+        let cluster: LocalCluster
+        do {
+            cluster = try Self.demoCluster(environment: ProcessInfo.processInfo.environment)
+            try cluster.start()
+        } catch {
+            throw CommandFailure("\(given) names the demo database in the embedded cluster, which cannot be started: \(error)",
+                                 hint: "check that PostgreSQL is installed (apt-get install postgresql) and CARDSYNC_HOME is writable")
+        }
+        let admin = try Connection(conninfo: cluster.connectionURI(database: "postgres"), logger: logger)
+        let exists = try admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [.text(DemoCommand.databaseName)])
+        guard !exists.isEmpty else {
+            throw CommandFailure("\(given) names the demo database, but there is none in the embedded cluster in \(cluster.directory.path)",
+                                 hint: "run cardsync demo first (it creates it), or " + (alias == .flag
+                                    ? "leave out --database demo to use the default database"
+                                    : "run unset CARDSYNC_DATABASE_URL to use the default database"))
+        }
+    }
 
     /// Connects (starting and migrating the embedded default when it is the one in use).
     func connect(logger: Logger = Logger(label: "cardsync")) throws -> Connection {
+        try prepareDemoDatabase(logger: logger)
+        let selection = self.selection
+        let summary = self.summary
         do {
             return try selection.connect(logger: logger)
         } catch let failure as Migrator.Failure {
-            throw CommandFailure("the schema of the central database (\(selection.summary)) does not match this cardsync: \(failure)")
+            throw CommandFailure("the schema of the central database (\(summary)) does not match this cardsync: \(failure)")
         } catch {
             let unreadable = selection.summary.contains(ConnectionTarget.unparsableConninfoPlaceholder)
-            throw CommandFailure("cannot use the central database (\(selection.summary)): \(error)",
+            throw CommandFailure("cannot use the central database (\(summary)): \(error)",
                                  hint: unreadable ? Self.unreadableHint(selection.source) : Self.hint(for: "\(error)", source: selection.source),
                                  cause: error)
         }
@@ -36,7 +103,7 @@ extension DatabaseOptions {
         let name = source == .environment ? "CARDSYNC_DATABASE_URL" : "--database"
         return "\(name) is not a connection string libpq can read: use a URI such as "
             + "postgresql://USER@HOST:5432/cardsync?sslmode=verify-full or key=value pairs such as 'host=HOST dbname=cardsync user=USER' "
-            + "(quote values with spaces in single quotes)"
+            + "(quote values with spaces in single quotes); the one word it takes is \(demoAlias), for the database of cardsync demo"
     }
 
     /// What to do about a failed connection, from libpq's reason.
@@ -69,7 +136,7 @@ extension DatabaseOptions {
             // A sync between its two commits on the primary also shows here for a moment:
             // running the command again passes.
             if try !ProjectionWatermark.read(on: connection).isCurrent {
-                throw CommandFailure("the projection of the central database (\(selection.summary)) is behind its ledger, and this server is a read-only standby, which cannot rebuild it",
+                throw CommandFailure("the projection of the central database (\(summary)) is behind its ledger, and this server is a read-only standby, which cannot rebuild it",
                                      hint: "the standby's primary must repair it: run this command (or sync any agency) against the primary, then again here once the standby has replayed")
             }
             return connection
@@ -77,7 +144,7 @@ extension DatabaseOptions {
         do {
             try ProjectionWatermark.repairIfBehind(on: connection, logger: logger)
         } catch {
-            throw CommandFailure("the projection of the central database (\(selection.summary)) is behind its ledger and could not be rebuilt: \(error)",
+            throw CommandFailure("the projection of the central database (\(summary)) is behind its ledger and could not be rebuilt: \(error)",
                                  hint: "run cardsync db verify, then sync any agency to rebuild it")
         }
         return connection

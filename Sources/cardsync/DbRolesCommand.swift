@@ -24,7 +24,7 @@ struct DbRolesCommand: ParsableCommand {
               cardsync db roles --json
             """)
 
-    @Flag(help: "Print one JSON document on stdout.") var json = false
+    @OptionGroup var output: OutputFormatOptions
     @Flag(help: "Text: one line per role however wide (default: fitted to the terminal, 100 columns when not a terminal).")
     var wide = false
     @OptionGroup var db: DatabaseOptions
@@ -41,7 +41,7 @@ struct DbRolesCommand: ParsableCommand {
         }
         var check = try RoleCheck.read(on: connection)
         if let applyProblem { check.problems.insert(applyProblem, at: 0) }
-        if json {
+        if output.isJSON {
             print(JSONWriter.string(Self.json(check), pretty: true))
         } else {
             print(Self.text(check, width: wide ? nil : OutputWidth.current()))

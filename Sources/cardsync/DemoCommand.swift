@@ -14,7 +14,14 @@ struct DemoCommand: ParsableCommand {
         abstract: "Generate a small city, sync it with a fresh central database, let the bureau decide, report.",
         discussion: """
             Uses a fresh database `cardsync_demo` in the embedded cluster (recreated on every run) and a generated \
-            city under CARDSYNC_HOME/demo. Nothing else is touched, so running it twice is safe.
+            city under CARDSYNC_HOME/demo. Nothing else is touched, so running it twice is safe. Afterwards \
+            `--database demo`, or `export CARDSYNC_DATABASE_URL=demo` once, points later commands at the demo's \
+            database; cardsync db stop stops the cluster.
+
+            Examples:
+              cardsync demo
+              cardsync demo --agencies 4 --applications 600
+              export CARDSYNC_DATABASE_URL=demo; cardsync conflicts list
             """)
 
     @Option(help: "Handling agencies, the online service included.") var agencies = 12
@@ -52,15 +59,15 @@ struct DemoCommand: ParsableCommand {
                                 faultRate: faults, end: end)
         if let problem = spec.problem { throw ValidationError(problem) }
         let generating = ProgressBar("generating city")
-        let summary = try WorkloadGenerator.generate(spec: spec, into: city) { generating.update($0) }
+        let summary = try WorkloadGenerator.generate(spec: spec, into: city, layout: .queuesFolder) { generating.update($0) }
         generating.finish()
-        say("\n1. Generated \(summary.agencies.count) agency queues in \(city.path): \(summary.applications) applications, "
+        say("\n1. Generated \(summary.agencies.count) agency queues in \(summary.paths.queuesDirectory.path): \(summary.applications) applications, "
             + "\(summary.outboxEvents) outbox events (\(summary.injectedFaults.count) of them invalid on purpose), "
             + "\(summary.bureauDecisions) bureau decisions, \(summary.duplicatePairs) children applying at two agencies.")
 
         let registry = AgencyRegistry(connection: connection)
         for counts in summary.agencies { try registry.add(counts.agency) }
-        let queues = summary.agencies.map { QueueDirectory(city.appendingPathComponent($0.agency.code)) }
+        let queues = summary.agencies.map { QueueDirectory(summary.paths.queue($0.agency.code)) }
 
         // First sync: agencies push what their counters recorded.
         let first = try syncAll(queues, uri: uri, label: "2. agencies push")
@@ -68,7 +75,12 @@ struct DemoCommand: ParsableCommand {
             + "\(first.totals.pending) waiting for the bureau (pending), \(first.totals.conflictsOpened) conflicts.")
 
         // The bureau decides.
-        let report = try BureauRecorder(connection: connection).importFile(city.appendingPathComponent("bureau-decisions.jsonl"))
+        let importing = ProgressBar("3. bureau decides")
+        let report = try BureauRecorder(connection: connection).importFile(
+            summary.paths.bureauDecisions, batchSize: importing.isEnabled ? 2_000 : 20_000) { done, total in
+            importing.update(total > 0 ? Double(done) / Double(total) : 1)
+        }
+        importing.finish()
         say("3. The bureau imported \(report.merged.accepted) decisions (approvals, rejections, returns, card production "
             + "and dispatch); \(report.merged.conflictsOpened) conflicts.")
 
@@ -103,10 +115,56 @@ struct DemoCommand: ParsableCommand {
         let html = home.appendingPathComponent("demo/monthly-\(month).html")
         try render(monthly, format: .html, lang: .zh).write(to: html, atomically: true, encoding: .utf8)
         say("\nHTML report (Chinese): \(html.path)")
-        let me = ChildProcess.selfPath
-        say("Try: \(me) queue status \(queues[0].path)")
-        say("     \(me) conflicts list --database '\(uri)'")
+        say("")
+        say(Self.nextSteps(queue: queues[0].path, month: month.description))
         if !verification.isClean { throw ExitCode(1) }
+    }
+
+    /// What to type next, line by line as a person would type it: the demo database by its short
+    /// name (`demo`) rather than the cluster's socket URI, `cardsync` by name (with an alias line
+    /// first when this executable is not the one on PATH), paths under HOME as `~/…`.
+    static func nextSteps(queue: String, month: String,
+                          environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        var lines = ["Next: point this shell's later commands at the demo database (unset CARDSYNC_DATABASE_URL to go back):"]
+        let me = ChildProcess.selfPath
+        if onPath(environment: environment) != URL(fileURLWithPath: me).resolvingSymlinksInPath().path {
+            lines.append("  alias cardsync=\(shellWord(me))    # this cardsync is not the one on PATH")
+        }
+        lines += [
+            "  export CARDSYNC_DATABASE_URL=\(DatabaseOptions.demoAlias)",
+            "  cardsync queue status \(shellWord(tilde(queue, environment: environment)))",
+            "  cardsync queue quarantine \(shellWord(tilde(queue, environment: environment)))",
+            "  cardsync conflicts list",
+            "  cardsync report monthly --month \(month) --lang zh",
+            "  cardsync db stop    # when done: stops the embedded cluster",
+            "Or on a single command: cardsync conflicts list --database \(DatabaseOptions.demoAlias)",
+        ]
+        return lines.joined(separator: "\n")
+    }
+
+    /// The `cardsync` the shell would run, symlinks resolved, or nil.
+    static func onPath(environment: [String: String]) -> String? {
+        for dir in (environment["PATH"] ?? "").split(separator: ":") {
+            let candidate = URL(fileURLWithPath: String(dir)).appendingPathComponent("cardsync")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate.resolvingSymlinksInPath().path }
+        }
+        return nil
+    }
+
+    /// `~/x` for a path under HOME (the shell expands it back), else the path.
+    static func tilde(_ path: String, environment: [String: String]) -> String {
+        guard let home = environment["HOME"], !home.isEmpty, home != "/" else { return path }
+        let prefix = home.hasSuffix("/") ? home : home + "/"
+        return path.hasPrefix(prefix) ? "~/" + path.dropFirst(prefix.count) : path
+    }
+
+    /// A path as one shell word: unchanged when it has only safe characters (a leading `~/` kept
+    /// outside the quotes so that the shell still expands it), else in single quotes.
+    static func shellWord(_ text: String) -> String {
+        let safe = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "/._-+=:,@~"))
+        if text.unicodeScalars.allSatisfy(safe.contains) { return text }
+        let quote = { (s: Substring) in "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        return text.hasPrefix("~/") ? "~/" + quote(text.dropFirst(2)) : quote(Substring(text))
     }
 
     private func syncAll(_ queues: [QueueDirectory], uri: String, label: String) throws -> SyncReport {

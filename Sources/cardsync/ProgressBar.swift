@@ -13,6 +13,10 @@ final class ProgressBar: @unchecked Sendable {
     private var lastDraw = Date.distantPast
     private var drawn = false
 
+    /// Whether the bar is drawn (stderr is a terminal), for work that can report progress more
+    /// finely at some cost.
+    var isEnabled: Bool { enabled }
+
     init(_ label: String, enabled: Bool = isatty(STDERR_FILENO) == 1) {
         self.label = label
         self.enabled = enabled
@@ -30,6 +34,15 @@ final class ProgressBar: @unchecked Sendable {
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
         let percent = Int((fraction * 100).rounded())
         FileHandle.standardError.write(Data("\r\(label) \(bar) \(percent)% \(note)\u{1B}[K".utf8))
+        drawn = true
+    }
+
+    /// Draws the label and `text` without a bar, for work that cannot say how far it is (a
+    /// library call with no progress of its own): the clerk sees that something is happening.
+    func note(_ text: String) {
+        guard enabled else { return }
+        lock.lock(); defer { lock.unlock() }
+        FileHandle.standardError.write(Data("\r\(label) \(text)\u{1B}[K".utf8))
         drawn = true
     }
 

@@ -15,11 +15,16 @@ struct ReconcileCommand: ParsableCommand {
             pulled; the rest is only reported (the bureau records decisions, the counter writes the outbox). \
             Exit 0 when the work was done (divergence found is a result); 1 when a queue could not be \
             reconciled.
+
+            Examples:
+              cardsync reconcile /srv/queues/CS-FR-001
+              cardsync reconcile /srv/queues/* --repair
+              cardsync reconcile /srv/queues/CS-FR-001 --format json
             """)
 
     @Argument(help: "Agency queue directories.") var dirs: [String]
     @Flag(help: "Push the missing events and pull the missing decisions.") var repair = false
-    @Flag(help: "Print one JSON document on stdout.") var json = false
+    @OptionGroup var output: OutputFormatOptions
     @Flag(help: "Text: one table with every column and one line per finding, however wide (default: fitted to the terminal, 100 columns when not a terminal).")
     var wide = false
     @Option(help: "Seconds to wait for a sync of the same agency to finish (default: fail at once).") var wait: Double?
@@ -32,13 +37,16 @@ struct ReconcileCommand: ParsableCommand {
     }
 
     func run() throws {
+        let arguments = QueueArguments(dirs, command: "reconcile")
+        try arguments.reportSkipped(Self.self)
         let connection = try db.connect()
         var options = ReconcileOptions()
         options.repair = repair
         options.lockWait = wait.map { .milliseconds(Int($0 * 1000)) }
         var rows: [AgencyReconcileResult] = []
-        var failures: [(queue: String, message: String)] = []
+        var failures: [(queue: String, message: String)] = arguments.problems.map { ($0.path, $0.failure.description) }
         let bar = ProgressBar("reconcile")
+        let dirs = arguments.queues
         for (index, dir) in dirs.enumerated() {
             let queue = QueueDirectory(path: dir)
             do {
@@ -49,7 +57,7 @@ struct ReconcileCommand: ParsableCommand {
             bar.update(Double(index + 1) / Double(dirs.count), note: "\(index + 1)/\(dirs.count) agencies")
         }
         bar.finish()
-        if json {
+        if output.isJSON {
             var doc: [String: JSONValue] = [
                 "repair": .bool(repair),
                 "consistent": .bool(failures.isEmpty && rows.allSatisfy(\.isConsistent)),

@@ -21,9 +21,14 @@ struct StatusCommand: ParsableCommand {
             read. An agency that never synced counts as stale once it has been registered longer than \
             --stale-after. Quarantined lines stay in each agency's queue: the centre does not know them \
             (cardsync queue status DIR shows them); lines the bureau's merge refused are shown.
+
+            Examples:
+              cardsync status
+              cardsync status --stale-after 2h --format json
+              cardsync status --metrics-file /var/lib/node_exporter/cardsync-status.prom
             """)
 
-    @Flag(help: "Print one JSON document on stdout.") var json = false
+    @OptionGroup var output: OutputFormatOptions
     @Option(help: ArgumentHelp("An agency with no successful sync for this long is stale: 30m, 1h, 2d, or seconds.",
                                valueName: "DURATION"), transform: StatusCommand.parseDuration)
     var staleAfter: Double = 3600
@@ -60,17 +65,17 @@ struct StatusCommand: ParsableCommand {
         do {
             _ = try ProjectionWatermark.repairIfBehind(on: connection, logger: Logger(label: "cardsync.status"))
         } catch {
-            throw CommandFailure("the projection of the central database (\(db.selection.summary)) is behind its ledger and could not be rebuilt: \(error)",
+            throw CommandFailure("the projection of the central database (\(db.summary)) is behind its ledger and could not be rebuilt: \(error)",
                                  hint: "run cardsync db verify, then sync any agency to rebuild it")
         }
         let snapshot: StatusSnapshot
         do {
             snapshot = try StatusSnapshot.read(from: connection, staleAfter: staleAfter, mergeLagAfter: mergeLagAfter)
         } catch let error as PostgresError {
-            throw CommandFailure("cannot read the status from the central database (\(db.selection.summary)): \(error)",
+            throw CommandFailure("cannot read the status from the central database (\(db.summary)): \(error)",
                                  hint: "run cardsync status with a role that is a member of cardsync_bureau or cardsync_merge")
         }
-        print(json ? JSONWriter.string(snapshot.json, pretty: true) : snapshot.text)
+        print(output.isJSON ? JSONWriter.string(snapshot.json, pretty: true) : snapshot.text)
         if let metricsFile { try snapshot.metrics(path: metricsFile).write() }
         if snapshot.needsAttention { throw ExitCode(2) }
     }

@@ -12,12 +12,20 @@ struct SyncCommand: ParsableCommand {
         discussion: """
             Exit 0 when the work was done (quarantined lines and new conflicts are results); 1 when an agency could \
             not be synced (database unreachable, queue unreadable, lock held elsewhere); with --strict, 3 when lines \
-            were quarantined or conflicts opened.
+            were quarantined or conflicts opened. Files among the paths (a pattern such as /srv/queues/* also \
+            matches files kept beside the queues) are skipped with a note on stderr; a directory that is not a \
+            queue is an error.
+
+            Examples:
+              cardsync sync /srv/queues/CS-FR-001
+              cardsync sync /srv/queues/* --jobs 4
+              cardsync sync /srv/queues/CS-FR-001 --retry 5 --format json
+              cardsync sync /srv/queues/* --strict --metrics-file /var/lib/node_exporter/cardsync.prom
             """)
 
     @Argument(help: "Agency queue directories.") var dirs: [String]
     @Option(help: "Agencies synced at once, each on two connections of its own (one writes the projection).") var jobs = 1
-    @Flag(help: "Print one JSON document on stdout.") var json = false
+    @OptionGroup var output: OutputFormatOptions
     @Flag(help: "Exit 3 when lines were quarantined or conflicts opened.") var strict = false
     @Option(help: "Seconds to wait for another sync of the same agency to finish (default: fail at once).") var wait: Double?
     @Option(help: "Retries, with doubling backoff, when the database connection fails or breaks.") var retry = 0
@@ -41,6 +49,8 @@ struct SyncCommand: ParsableCommand {
     }
 
     func run() throws {
+        let arguments = QueueArguments(dirs, command: "sync")
+        try arguments.reportSkipped(Self.self)
         // Connect once up front: a missing database is one clear error, not one per agency.
         // `--retry` covers this first connection too (a server restarting, a link coming back).
         var attempt = 0
@@ -64,15 +74,17 @@ struct SyncCommand: ParsableCommand {
         options.mergeWait = .milliseconds(Int(mergeWait * 1000))
         let selection = db.selection
         let runner = SyncRunner(connect: { try selection.connect(migrate: false) }, options: options, retries: retry)
-        let queues = dirs.map { QueueDirectory(path: $0) }
+        let queues = arguments.queues.map { QueueDirectory(path: $0) }
         let bar = ProgressBar("sync")
         let started = ContinuousClock.now
-        let results = runner.run(queues, jobs: jobs) { finished, done, total in
+        let results = queues.isEmpty ? [] : runner.run(queues, jobs: jobs) { finished, done, total in
             bar.update(total > 0 ? Double(done) / Double(total) : 0, note: "\(finished)/\(queues.count) agencies")
         }
         bar.finish()
-        let report = SyncReport(queues: queues, results: results, elapsed: (ContinuousClock.now - started).seconds)
-        if json {
+        var report = SyncReport(queues: queues, results: results, elapsed: (ContinuousClock.now - started).seconds)
+        // Paths that are not queues fail like a queue that could not be synced: listed, exit 1.
+        report.failures += arguments.problems.map { ($0.path, $0.failure.description) }
+        if output.isJSON {
             print(JSONWriter.string(report.json, pretty: true))
         } else {
             print(report.text)

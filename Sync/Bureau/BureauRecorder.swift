@@ -101,11 +101,16 @@ public struct BureauRecorder {
     /// Imports a JSON-lines file of bureau decisions (outbox line shape without `seq`).
     /// Invalid lines are refused and listed; the valid ones are recorded. Importing the same
     /// file again changes nothing (events are recognised by event_id).
+    ///
+    /// `progress` is called after each batch with the bytes of the file read so far and its
+    /// size, for a progress bar (a batch is one central transaction, so it moves batch by batch).
     public func importFile(_ url: URL, batchSize: Int = 20_000, now: Timestamp = .now,
-                           pendingHorizonSeconds: Int64 = SyncOptions().pendingHorizonSeconds) throws -> ImportReport {
+                           pendingHorizonSeconds: Int64 = SyncOptions().pendingHorizonSeconds,
+                           progress: ((_ bytesDone: Int64, _ bytesTotal: Int64) -> Void)? = nil) throws -> ImportReport {
         var report = ImportReport()
         let reader = try OutboxReader(url: url)
         defer { reader.close() }
+        let totalBytes = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int64) ?? 0
         let validator = EventLineValidator(mode: .bureauImport, now: now)
         let agencies = Set(try AgencyRegistry(connection: connection).list().map(\.code))
         let merge = CentralMerge(connection: connection, logger: logger)
@@ -138,6 +143,7 @@ public struct BureauRecorder {
                 report.merged = report.merged + merged
                 report.pendingForUnknownApplications += try pendingForUnknownApplications(ledgerIDs: merged.ledgerIDs)
             }
+            progress?(finished ? totalBytes : reader.offset, totalBytes)
         }
         try PendingExpiry.sweep(horizonSeconds: pendingHorizonSeconds, on: connection)
         return report

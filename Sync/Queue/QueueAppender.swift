@@ -65,6 +65,9 @@ public struct QueueAppender: Sendable {
     public let directory: QueueDirectory
     public var lockTimeout: Duration?
     public var batchSize: Int
+    /// Called as the input is read, batch by batch, with the bytes read so far and the input's
+    /// size (nil for standard input, whose size is unknown): for a progress bar.
+    public var progress: (@Sendable (_ bytesRead: Int64, _ bytesTotal: Int64?) -> Void)?
     private let clock: @Sendable () -> Timestamp
 
     /// `now` is the clock for `occurred_in_future` (the system clock by default).
@@ -87,9 +90,11 @@ public struct QueueAppender: Sendable {
         defer { lock.release() }
 
         let reader: OutboxReader
+        var total: Int64?
         switch input {
         case .file(let url):
             let file = try QueueFile.open(url.path, .readOnly, what: "input file")
+            total = try file.size()
             reader = OutboxReader(input: file, displayURL: url)
         case .standardInput:
             reader = OutboxReader(input: QueueFile.borrowing(fd: 0, path: "standard input"),
@@ -98,7 +103,13 @@ public struct QueueAppender: Sendable {
             let temporary = ByteSource(bytes)
             return try appendLines(temporary.lines())
         }
-        return try appendLines(AnyLineSource { () throws(QueueError) in try reader.nextBatch(maxLines: batchSize) })
+        let progress = self.progress
+        let size = total
+        return try appendLines(AnyLineSource { () throws(QueueError) in
+            let batch = try reader.nextBatch(maxLines: batchSize)
+            progress?(batch.isEmpty ? (size ?? reader.offset) : reader.offset, size)
+            return batch
+        })
     }
 
     // MARK: Implementation

@@ -23,8 +23,8 @@ import Testing
         let dir = try TemporaryDirectory(prefix: "cardsync-width")
         let gen = try CLIRunner.run(["generate", dir.path + "/city", "--agencies", "12", "--applications", "600", "--end", "2026-11-01"])
         #expect(gen.status == 0, "\(gen.stderr)")
-        let queues = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/city")
-            .filter { $0.hasPrefix("CS-") }.sorted().map { dir.path + "/city/" + $0 }
+        let queues = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/city/queues")
+            .sorted().map { dir.path + "/city/queues/" + $0 }
         #expect(queues.count == 12)
         let sync = try CLIRunner.run(["sync"] + queues + ["--database", db])
         #expect(sync.status == 0, "\(sync.stderr)")

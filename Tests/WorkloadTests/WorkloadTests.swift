@@ -113,6 +113,29 @@ struct WorkloadTests {
         #expect(WorkloadGenerator.agencies(count: 12).map(\.code) == loaded.agencies.compactMap { $0["code"] as? String })
     }
 
+    @Test("the queues-folder layout: DIR/queues holds the queues and nothing else, the same bytes as the flat layout")
+    func queuesFolderLayout() throws {
+        let spec = WorkloadSpec(agencies: 3, applications: 200, months: 2, seed: 9, faultRate: 0.02, end: testEnd)
+        let (flat, flatSummary) = try generate(spec)
+        let folder = temporaryDirectory(#function + "-folder")
+        defer { try? FileManager.default.removeItem(at: flat); try? FileManager.default.removeItem(at: folder) }
+        let summary = try WorkloadGenerator.generate(spec: spec, into: folder, layout: .queuesFolder)
+        #expect(summary.paths.queuesDirectory == folder.appendingPathComponent("queues", isDirectory: true))
+        #expect(flatSummary.paths.queuesDirectory == flat)
+        let top = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+        #expect(top == ["agencies.json", "bureau-decisions.jsonl", "queues"])
+        let queues = try FileManager.default.contentsOfDirectory(atPath: summary.paths.queuesDirectory.path).sorted()
+        #expect(queues == summary.agencies.map(\.agency.code).sorted())
+        for code in queues {
+            for file in ["agency.json", "outbox.jsonl"] {
+                #expect(try Data(contentsOf: summary.paths.queue(code).appendingPathComponent(file))
+                    == Data(contentsOf: flat.appendingPathComponent(code).appendingPathComponent(file)), "\(code)/\(file)")
+            }
+        }
+        #expect(try Data(contentsOf: summary.paths.bureauDecisions) == Data(contentsOf: flat.appendingPathComponent("bureau-decisions.jsonl")))
+        #expect(try Data(contentsOf: summary.paths.agencies) == Data(contentsOf: flat.appendingPathComponent("agencies.json")))
+    }
+
     @Test("every outbox line has the spec's fields and types, seq strictly increasing, in occurred_at order")
     func outboxShape() throws {
         let (dir, summary) = try generate(smallSpec)
