@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "CardCore", "CardSync"]),
         .testTarget(name: "CardSyncTests", dependencies: ["CardSync", "CardCore", "CardDatabase", "PostgresClient", "LocalPostgres", "TestSupport", "Workload"]),
         .testTarget(name: "CardReportsTests", dependencies: ["CardReports", "CardSync", "CardCore", "CardDatabase", "PostgresClient", "LocalPostgres", "TestSupport", "Workload"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "PostgresClient", "CardCore"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "PostgresClient", "CardCore", "CardReports"]),
     ],
     swiftLanguageModes: [.v6]
 )

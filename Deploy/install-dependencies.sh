@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs what cardsync needs beyond the Swift toolchain: libpq (headers and pkg-config file)
-# and a PostgreSQL server for the embedded cluster and the tests. Safe to run twice: it
-# installs only what is missing. Needs root (or sudo) when something is missing.
+# Installs what cardsync needs beyond the Swift toolchain: libpq (headers and pkg-config file),
+# a PostgreSQL server for the embedded cluster and the tests, and Chromium with CJK fonts and
+# poppler to check printed reports. Safe to run twice: it installs only what is missing. Needs
+# root (or sudo) when something is missing.
 set -euo pipefail
 
-packages=(libpq-dev postgresql pkg-config)
+# chromium, fonts-noto-cjk and poppler-utils: the A4 report checks (Tests/CardReportsTests/RenderA4Tests)
+# and Deploy/render-all-reports.sh lay reports out, print them to PDF and read the PDF back.
+packages=(libpq-dev postgresql pkg-config chromium fonts-noto-cjk poppler-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,6 +34,16 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing: ${missing[*]}"
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Chromium with its recommended packages (fonts, mesa): headless printing is only tested that way.
+browser=() others=()
+for p in "${missing[@]}"; do
+  if [ "$p" = chromium ]; then browser+=("$p"); else others+=("$p"); fi
+done
+if [ ${#others[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${others[@]}"
+fi
+if [ ${#browser[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${browser[@]}"
+fi
 # The Debian package starts a system-wide cluster; cardsync does not use it (it runs its own,
 # on a Unix socket in its own directory), so it is left as the package set it up.

@@ -95,7 +95,7 @@ step "Generate $agencies agencies, $applications applications"
 valid=$(jq .outbox_events "$tmp/generated.json")
 faulty=$(jq .injected_faults "$tmp/generated.json")
 queues=()
-for dir in "$tmp"/gen/CS-*; do queues+=("$dir"); done
+for dir in "$tmp"/gen/queues/CS-*; do queues+=("$dir"); done
 # Each file cut at its middle line: the first half is what existed at the dump.
 split_half() { # FILE EARLY LATE
     local n

@@ -82,6 +82,10 @@ struct Labels {
         "status.produced": ("Produced", "已制卡"),
         "status.dispatched": ("Dispatched", "已配送"),
         "status.on_hold": ("On hold", "暂挂"),
+        // Not printed as statuses by the reports (they count these as closed), but clerks see them.
+        "status.issued": ("Issued", "已发卡"),
+        "status.rejected": ("Rejected", "不予通过"),
+        "status.withdrawn": ("Withdrawn", "撤回"),
         // throughput columns
         "interval_start": ("From", "起"),
         "interval_end": ("To", "止"),
@@ -144,6 +148,15 @@ struct Labels {
     }()
 
     func status(_ status: ApplicationStatus) -> String { self["status." + status.rawValue] }
+}
+
+extension ReportLanguage {
+    /// A status as a word in this language (`Approved`, `审核通过`): the reports' words, which the
+    /// clerk-facing commands use too, so the counter and the monthly report say the same.
+    public func statusWord(_ status: ApplicationStatus) -> String { Labels(lang: self).status(status) }
+}
+
+extension Labels {
 
     func interval(_ interval: ThroughputInterval) -> String { self["interval." + interval.rawValue] }
 

@@ -11,7 +11,12 @@ import Workload
 struct BenchReconcileCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reconcile",
-        abstract: "Benchmark reconcile of an agency whose events and decisions all agree with the centre.")
+        abstract: "Benchmark reconcile of an agency whose events and decisions all agree with the centre.",
+        discussion: """
+            Examples:
+              cardsync bench reconcile
+              cardsync bench reconcile --events 200000 --runs 3
+            """)
 
     @Option(help: "Outbox events of the agency (about).") var events = 100_000
     @Option(help: "Timed runs.") var runs = 5

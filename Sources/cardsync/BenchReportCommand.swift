@@ -16,6 +16,10 @@ struct BenchReportCommand: ParsableCommand {
             --applications applications over --years years (and another with a tenth of both), times \
             `report monthly` for the latest complete month (median of --runs runs after a warm-up), \
             and prints both times and their ratio. Targets: < 500 ms on the large one, ratio ≤ 1.5.
+
+            Examples:
+              cardsync bench report
+              cardsync bench report --applications 100000 --runs 3
             """)
 
     @Option(help: "Applications in the large history.") var applications: Int = 2_000_000

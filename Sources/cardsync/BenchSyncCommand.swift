@@ -22,7 +22,12 @@ import Workload
 struct BenchSyncCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
-        abstract: "Benchmark sync against plain COPY and per-row INSERT (ratios measured in one run).")
+        abstract: "Benchmark sync against plain COPY and per-row INSERT (ratios measured in one run).",
+        discussion: """
+            Examples:
+              cardsync bench sync
+              cardsync bench sync --events 200000 --jobs 2 --json
+            """)
 
     @Option(help: "Outbox events to generate (about).") var events = 1_000_000
     @Option(help: "Agencies.") var agencies = 100

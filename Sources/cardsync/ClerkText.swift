@@ -5,32 +5,13 @@ import CardSync
 /// The words of the clerk-facing commands (`queue status`, `queue quarantine`, `conflicts show`)
 /// in English and Chinese, chosen with the same `--lang en|zh` as the reports.
 ///
-/// Status words are the reports' own (Reports/Render/Labels.swift, "status.*"): a clerk reads
-/// the same word for a status at the counter and in the monthly report. Labels is internal to
-/// CardReports, so its words are repeated here until it offers a public accessor; the test
-/// `ClerkLanguageCLITests.statusWordsAreTheReports` fails when the two tables drift apart. The
-/// statuses the reports never print as a status (issued, rejected, withdrawn) use the reports'
-/// column words for the same thing.
+/// Status words are the reports' own (`ReportLanguage.statusWord`): a clerk reads the same word
+/// for a status at the counter and in the monthly report.
 struct ClerkText {
     let lang: ReportLanguage
 
-    private static let statusWords: [ApplicationStatus: (en: String, zh: String)] = [
-        .submitted: ("Submitted", "已提交"),
-        .returned: ("Returned", "退回补正"),
-        .approved: ("Approved", "审核通过"),
-        .produced: ("Produced", "已制卡"),
-        .dispatched: ("Dispatched", "已配送"),
-        .onHold: ("On hold", "暂挂"),
-        .issued: ("Issued", "已发卡"),
-        .rejected: ("Rejected", "不予通过"),
-        .withdrawn: ("Withdrawn", "撤回"),
-    ]
-
     /// A status as a word (`Approved`, `审核通过`), never the enum's name.
-    func status(_ status: ApplicationStatus) -> String {
-        let words = Self.statusWords[status] ?? (status.rawValue, status.rawValue)
-        return lang == .zh ? words.zh : words.en
-    }
+    func status(_ status: ApplicationStatus) -> String { lang.statusWord(status) }
 
     /// What a quarantine code means, in words a clerk can act on (queue-format.md, "Validation").
     private static let quarantineWords: [QuarantineCode: (en: String, zh: String)] = [

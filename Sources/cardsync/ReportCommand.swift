@@ -11,14 +11,22 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Monthly issuance, backlog and throughput reports per agency.",
         discussion: """
-            Every figure is computed in PostgreSQL as defined in the bureau's report specification. \
-            Formats: text (default), json, csv (UTF-8 with BOM), md, html (self-contained, printable on A4).
+            Every figure is computed in PostgreSQL as defined in the bureau's report specification \
+            (docs/reports.md). Formats: text (default), json (also --json), csv (UTF-8 with BOM), md, \
+            html (self-contained, printable on A4).
+
+            Examples:
+              cardsync report monthly --month 2026-10 --lang zh
+              cardsync report backlog --format csv --output backlog.csv
+              cardsync report throughput --from 2026-10-01 --to 2026-10-31 --interval week
             """,
         subcommands: [Monthly.self, Backlog.self, Throughput.self])
 
     /// Options every report takes.
     struct CommonOptions: ParsableArguments {
-        @Option(help: "Output format: text, json, csv, md or html.") var format: ReportFormat = .text
+        @Option(name: .customLong("format"), help: ArgumentHelp("Output format: text (default), json, csv, md or html.", valueName: "FORMAT"))
+        var chosenFormat: ReportFormat?
+        @Flag(help: "The same as --format json.") var json = false
         @Option(name: .shortAndLong, help: ArgumentHelp("Write the report to this file instead of stdout.", valueName: "FILE"))
         var output: String?
         @Option(help: "Label language: en or zh.") var lang: ReportLanguage = .en
@@ -35,7 +43,13 @@ struct ReportCommand: ParsableCommand {
             return output == nil ? OutputWidth.current() : TerminalLayout.defaultWidth
         }
 
+        /// The format asked for: `--json` is short for `--format json`.
+        var format: ReportFormat { json ? .json : chosenFormat ?? .text }
+
         func validate() throws {
+            if json, let chosenFormat, chosenFormat != .json {
+                throw ValidationError("--json and --format \(chosenFormat.rawValue) contradict each other: --json is short for --format json")
+            }
             if let agency, !Self.isAgencyCode(agency) {
                 throw ValidationError("agency code '\(agency)' must match ^[A-Z0-9][A-Z0-9-]{1,31}$")
             }
@@ -78,7 +92,13 @@ struct ReportCommand: ParsableCommand {
     }
 
     struct Monthly: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Monthly issuance report: one row per agency and the totals.")
+        static let configuration = CommandConfiguration(
+            abstract: "Monthly issuance report: one row per agency and the totals.",
+            discussion: """
+                Examples:
+                  cardsync report monthly --month 2026-10
+                  cardsync report monthly --month 2026-10 --agency CS-FR-001 --format html --lang zh --output 2026-10.html
+                """)
         @Option(help: ArgumentHelp("The month, YYYY-MM (local to --timezone).", valueName: "YYYY-MM")) var month: String
         @Option(help: ArgumentHelp("Service level in days (applications open longer, cards issued later, breach it).", valueName: "DAYS"))
         var slaDays: Int = 30
@@ -106,7 +126,13 @@ struct ReportCommand: ParsableCommand {
     }
 
     struct Backlog: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Open applications per agency at an instant, by status and age.")
+        static let configuration = CommandConfiguration(
+            abstract: "Open applications per agency at an instant, by status and age.",
+            discussion: """
+                Examples:
+                  cardsync report backlog
+                  cardsync report backlog --as-of 2026-10-31T18:00:00+08:00 --json
+                """)
         @Option(help: ArgumentHelp(
             "The instant: RFC 3339 (2026-10-31T18:00:00+08:00), or a local date or date-time in --timezone (2026-11-01, 2026-11-01T08:30). Default: now.",
             valueName: "TIMESTAMP"))
@@ -136,6 +162,10 @@ struct ReportCommand: ParsableCommand {
             discussion: """
                 The intervals are clipped to the period: a week or month cut short by --from or --to \
                 covers only the days asked for and is marked partial (a Partial column; "partial": true in JSON).
+
+                Examples:
+                  cardsync report throughput --from 2026-10-01 --to 2026-10-31
+                  cardsync report throughput --from 2026-01-01 --to 2026-12-31 --interval month --format csv --output 2026.csv
                 """)
         @Option(help: ArgumentHelp("First local date, YYYY-MM-DD (the first interval starts on it).", valueName: "DATE")) var from: String
         @Option(help: ArgumentHelp("Last local date, YYYY-MM-DD, inclusive (the last interval ends with it).", valueName: "DATE"))

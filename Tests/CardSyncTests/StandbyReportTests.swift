@@ -31,8 +31,7 @@ struct StandbyReportTests {
         let generated = home.url.appendingPathComponent("gen")
         try cli.ok(["generate", generated.path, "--agencies", "3", "--applications", "200", "--seed", "5",
                     "--end", "2026-11-01"], database: false)
-        let dirs = try FileManager.default.contentsOfDirectory(atPath: generated.path).sorted()
-            .filter { $0.hasPrefix("CS-") }.map { generated.appendingPathComponent($0).path }
+        let dirs = try Drill.queues(under: generated).map(\.path)
         try cli.ok(["sync"] + dirs)
         try cli.ok(["bureau", "import", generated.appendingPathComponent("bureau-decisions.jsonl").path])
         try cli.ok(["sync"] + dirs)

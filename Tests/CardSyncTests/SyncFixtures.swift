@@ -443,11 +443,9 @@ enum CardsyncCLI {
         let generate = try run(["generate", generated.path, "--agencies", "1", "--applications", "110",
                                 "--months", "2", "--seed", seed, "--faults", "0.04", "--end", today], scratch: directory)
         guard generate.status == 0 else { throw SyncError("cardsync generate failed: \(generate.stderr)") }
-        let names = try FileManager.default.contentsOfDirectory(atPath: generated.path).sorted()
-        guard let name = names.first(where: {
-            FileManager.default.fileExists(atPath: generated.appendingPathComponent($0).appendingPathComponent("agency.json").path)
-        }) else { throw SyncError("no queue was generated") }
-        return (QueueDirectory(generated.appendingPathComponent(name)), generated.appendingPathComponent("bureau-decisions.jsonl"))
+        // `generate` writes the queues into their own folder, the decisions beside it.
+        guard let queue = try Drill.queues(under: generated).first else { throw SyncError("no queue was generated") }
+        return (QueueDirectory(queue), try Drill.decisionsFile(under: generated))
     }
 
     /// Today's date in UTC as YYYY-MM-DD: a `generate --end` whose events all lie in the past.
