@@ -64,7 +64,7 @@ figcaption { font-size: 9pt; font-weight: 600; margin-bottom: 1mm; }
 svg { display: block; width: 100%; height: auto; }
 svg text { font-family: inherit; }
 footer { margin-top: 4mm; font-size: 7.5pt; color: #5b6b7b; border-top: 1px solid #c9d1da; padding-top: 2mm; }
-footer p { margin: 0 0 1mm; }
+footer p { margin: 0 0 1mm; break-inside: avoid; }  /* a definition is read whole: never one word alone on the next page */
 .signoff { display: flex; gap: 10mm; margin-top: 8mm; font-size: 10pt; break-inside: avoid; }
 .signoff div { flex: 1; display: flex; align-items: flex-end; gap: 2mm; }
 .signoff span { flex: 1; border-bottom: 1px solid #1d2733; height: 8mm; }
