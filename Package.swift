@@ -35,8 +35,6 @@ let package = Package(
             dependencies: ["PostgresClient", "LocalPostgres", "CardCore", logging],
             path: "Sources/CardDatabase"
         ),
-        // Synthetic but realistic agency queues and bureau decisions.
-        .target(name: "Workload", dependencies: ["CardCore"], path: "Sources/Workload"),
         // Agency queues, push/pull sync, lifecycle folding, conflicts, reconciliation.
         .target(
             name: "CardSync",
@@ -49,10 +47,19 @@ let package = Package(
             dependencies: ["CardCore", "PostgresClient", logging],
             path: "Reports"
         ),
+        // Not what runs at a bureau: the synthetic city (generate, demo, benchmarks, tests) and the
+        // benchmarks themselves live under Bench/, so that Sync/ and Reports/ hold only the product.
+        .target(name: "Workload", dependencies: ["CardCore"], path: "Bench/Workload"),
+        .target(
+            name: "CardBench",
+            dependencies: ["CardCore", "PostgresClient", "CardSync", "CardReports"],
+            path: "Bench",
+            exclude: ["Workload"]
+        ),
         .executableTarget(
             name: "cardsync",
             dependencies: [
-                "CardCore", "CardDatabase", "CardSync", "CardReports", "Workload",
+                "CardCore", "CardDatabase", "CardSync", "CardReports", "Workload", "CardBench",
                 "PostgresClient", "LocalPostgres", argumentParser, logging,
             ],
             path: "Sources/cardsync"
@@ -66,8 +73,8 @@ let package = Package(
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "LocalPostgres", "TestSupport"]),
         .testTarget(name: "CardCoreTests", dependencies: ["CardCore"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "CardCore", "CardSync"]),
-        .testTarget(name: "CardSyncTests", dependencies: ["CardSync", "CardCore", "CardDatabase", "PostgresClient", "LocalPostgres", "TestSupport", "Workload"]),
-        .testTarget(name: "CardReportsTests", dependencies: ["CardReports", "CardSync", "CardCore", "CardDatabase", "PostgresClient", "LocalPostgres", "TestSupport", "Workload"]),
+        .testTarget(name: "CardSyncTests", dependencies: ["CardSync", "CardCore", "CardDatabase", "PostgresClient", "LocalPostgres", "TestSupport", "Workload", "CardBench"]),
+        .testTarget(name: "CardReportsTests", dependencies: ["CardReports", "CardSync", "CardCore", "CardDatabase", "PostgresClient", "LocalPostgres", "TestSupport", "Workload", "CardBench"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "PostgresClient", "CardCore", "CardReports"]),
     ],
     swiftLanguageModes: [.v6]

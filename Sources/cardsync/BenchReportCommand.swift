@@ -1,3 +1,4 @@
+import CardBench
 import ArgumentParser
 import CardDatabase
 import CardReports

@@ -1,3 +1,4 @@
+import CardBench
 import CardCore
 import CardDatabase
 @testable import CardReports

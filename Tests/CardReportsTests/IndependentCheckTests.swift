@@ -1,3 +1,4 @@
+import CardBench
 import CardCore
 @testable import CardReports
 import Foundation

@@ -1,3 +1,4 @@
+import CardBench
 import CardCore
 import CardDatabase
 import Foundation
