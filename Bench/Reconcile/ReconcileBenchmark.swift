@@ -1,5 +1,6 @@
 import CardCore
 import Foundation
+import CardSync
 import PostgresClient
 
 /// `cardsync bench reconcile`: how long reconcile takes, and how much it transfers, for agency

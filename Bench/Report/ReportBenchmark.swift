@@ -1,5 +1,6 @@
 import CardCore
 import Foundation
+import CardReports
 import PostgresClient
 
 /// `cardsync bench report`: how long one month's report takes on a large history, and how much
