@@ -168,4 +168,39 @@ struct LedgerPartitionTests {
         let check = try RoleCheck.read(on: db)
         #expect(check.problems.isEmpty, "\(check.problems)")
     }
+
+    @Test("cardsync db partitions lists, creates ahead, and refuses to detach a month that is not over or has no partition")
+    func partitionsCommand() throws {
+        let world = try SyncWorld()
+        let queue = try world.queue()
+        try OutboxScript(queue).submit()
+        try world.sync(queue)
+        let scratch = world.path("cli")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let db = ["--database", world.uri]
+
+        let created = try CardsyncCLI.run(["db", "partitions", "create", "--months", "3"] + db, scratch: scratch)
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(created.stdout.contains("Created 2 monthly partitions"), "\(created.stdout)")
+        let listed = try CardsyncCLI.run(["db", "partitions", "--json"] + db, scratch: scratch)
+        #expect(listed.status == 0, "\(listed.stderr)")
+        let json = try JSONParser.parse(listed.stdout)
+        let rows = json["partitions"]?.arrayValue ?? []
+        #expect(rows.count == 5, "this month, 3 ahead and the default: \(listed.stdout)")
+        #expect(rows.reduce(Int64(0)) { $0 + ($1["events"]?.intValue ?? 0) } == Int64(try world.ledgerCount))
+        #expect(json["archived"]?.arrayValue?.isEmpty == true)
+        let text = try CardsyncCLI.run(["db", "partitions"] + db, scratch: scratch)
+        #expect(text.status == 0 && text.stdout.contains("default") && text.stdout.contains("No month has been detached"), "\(text.stdout)")
+
+        let thisMonth = String(try Self.currentAndNextMonth(try world.db)[0].dropFirst("ledger_".count)).replacingOccurrences(of: "_", with: "-")
+        let current = try CardsyncCLI.run(["db", "partitions", "detach", "--month", thisMonth] + db, scratch: scratch)
+        #expect(current.status == 1 && current.stderr.contains("not over") && current.stderr.contains("not closed"), "\(current.stderr)")
+        let missing = try CardsyncCLI.run(["db", "partitions", "detach", "--month", "2019-04", "--dry-run"] + db, scratch: scratch)
+        #expect(missing.status == 1 && missing.stderr.contains("no partition attached"), "\(missing.stderr)")
+        let bad = try CardsyncCLI.run(["db", "partitions", "detach", "--month", "2019-4"] + db, scratch: scratch)
+        #expect(bad.status != 0 && bad.stderr.contains("YYYY-MM"), "\(bad.stderr)")
+        let help = try CardsyncCLI.run(["db", "partitions", "--help"], scratch: scratch)
+        #expect(help.stdout.contains("cardsync db partitions detach --month 2024-01 --dry-run"), "\(help.stdout)")
+        #expect(try world.ledgerCount == 1)
+    }
 }
