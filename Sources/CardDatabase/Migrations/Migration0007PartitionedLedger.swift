@@ -66,9 +66,11 @@ CREATE TABLE cardsync.ledger_default PARTITION OF cardsync.ledger DEFAULT;
 -- Creates the monthly partitions (UTC months, named ledger_YYYY_MM) from p_from's month through
 -- p_through's, those missing; returns how many it created. Rows of such a month found in the
 -- DEFAULT partition move into the new partition. The merge calls it for this month and the
--- next; the owner through cardsync db partitions create.
+-- next; the owner through cardsync db partitions create. Creating a partition locks the ledger
+-- exclusively for a moment: behind a long report it gives up after 5 s (the DEFAULT partition
+-- takes the rows meanwhile) instead of stalling every reader queued behind it.
 CREATE FUNCTION cardsync.ensure_ledger_partitions(p_from timestamptz, p_through timestamptz) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = '5s' AS $fn$
 DECLARE
     v_month date;
     v_last  date;
