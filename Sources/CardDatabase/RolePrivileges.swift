@@ -38,7 +38,8 @@ public enum RolePrivileges {
     ]
 
     /// Functions only the merge and the bureau call.
-    static let mergeFunctions = ["cardsync.session_is_bureau()", "cardsync.analyze_lookup_columns(text)"]
+    static let mergeFunctions = ["cardsync.session_is_bureau()", "cardsync.analyze_lookup_columns(text)",
+                                 "cardsync.ensure_ledger_partitions(timestamptz, timestamptz)"]
     static let bureauFunctions = ["cardsync.set_agency_credentials(text, text)"]
 
     /// Tables the merge writes, with the privileges it needs beyond SELECT.

@@ -138,7 +138,8 @@ struct BenchSyncCommand: ParsableCommand {
         FileManager.default.createFile(atPath: file.path, contents: nil)
         let handle = try FileHandle(forWritingTo: file)
         defer { try? handle.close() }
-        return try source.copyOut("COPY cardsync.ledger TO STDOUT (FORMAT binary)") { chunk in
+        // A partitioned ledger (migration 7) is copied out through a query.
+        return try source.copyOut("COPY (SELECT * FROM cardsync.ledger) TO STDOUT (FORMAT binary)") { chunk in
             handle.write(Data(chunk))
         }
     }

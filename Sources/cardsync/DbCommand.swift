@@ -10,7 +10,7 @@ struct DbCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
         abstract: "Manage the central database: schema migrations, verification, the embedded cluster.",
-        subcommands: [Migrate.self, Status.self, Verify.self, Start.self, Stop.self, DbRolesCommand.self])
+        subcommands: [Migrate.self, Status.self, Verify.self, Partitions.self, Start.self, Stop.self, DbRolesCommand.self])
 
     struct Migrate: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -113,6 +113,132 @@ struct DbCommand: ParsableCommand {
                 print(report.text)
             }
             if !report.isClean { throw ExitCode(1) }
+        }
+    }
+
+    struct Partitions: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "partitions",
+            abstract: "The ledger's monthly partitions: list them, create months ahead, detach an old month for archiving.",
+            discussion: """
+                The ledger is partitioned by the UTC month in which the centre recorded each event. \
+                Every merge makes sure this month and the next exist; events that find no month \
+                go to the default partition and move into their month when it is created. See \
+                docs/deploy.md (Archiving old months of the ledger).
+
+                Examples:
+                  cardsync db partitions                       # list months and their events
+                  cardsync db partitions create --months 12    # create this month and the next 12
+                  cardsync db partitions detach --month 2024-01 --dry-run
+                  cardsync db partitions detach --month 2024-01
+                """,
+            subcommands: [List.self, Create.self, Detach.self],
+            defaultSubcommand: List.self)
+
+        struct List: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "List the ledger's partitions with their events, and the months detached for archiving.",
+                discussion: """
+                    Counts every partition's events (a scan of the ledger).
+
+                    Example:
+                      cardsync db partitions list --json
+                    """)
+            @OptionGroup var db: DatabaseOptions
+            @Flag(name: .long, help: "Print the result as JSON.") var json = false
+
+            func run() throws {
+                let partitions = LedgerPartitions(connection: try db.connect())
+                let attached = try partitions.list()
+                let archived = try partitions.archived()
+                if json {
+                    print(JSONWriter.object([
+                        ("partitions", .array(attached.map { p in
+                            .object(["table": .string(p.name), "month": p.month.map(JSONValue.string) ?? .null,
+                                     "events": .int(p.events)])
+                        })),
+                        ("archived", .array(archived.map { a in
+                            .object(["month": .string(a.month), "table": .string(a.table), "events": .int(a.events)])
+                        })),
+                    ], pretty: true))
+                    return
+                }
+                print("Ledger partitions (by the UTC month the centre recorded the event):")
+                for p in attached {
+                    let label = p.month ?? "default"
+                    let note = p.month == nil && p.events > 0 ? "  (events outside every month: run cardsync db partitions create)" : ""
+                    print("  \(label.padding(toLength: 8, withPad: " ", startingAt: 0))  cardsync.\(p.name)  \(p.events) events\(note)")
+                }
+                if archived.isEmpty {
+                    print("No month has been detached for archiving.")
+                } else {
+                    print("Detached for archiving:")
+                    for a in archived { print("  \(a.month)  \(a.table)  \(a.events) events") }
+                }
+            }
+        }
+
+        struct Create: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Create the ledger's missing monthly partitions: this month (or --from) and --months after it.",
+                discussion: """
+                    Idempotent; events waiting in the default partition move into their month. \
+                    Run as the schema owner or a bureau role.
+
+                    Examples:
+                      cardsync db partitions create --months 12
+                      cardsync db partitions create --from 2023-01 --months 1
+                    """)
+            @OptionGroup var db: DatabaseOptions
+            @Option(name: .long, help: "How many months after the first one (the current one, or --from) to create.") var months = 1
+            @Option(name: .long, help: ArgumentHelp("The first month to create (default: the current month).", valueName: "YYYY-MM"))
+            var from: String?
+
+            func validate() throws {
+                if months < 0 || months > 240 { throw ValidationError("--months must be between 0 and 240") }
+            }
+
+            func run() throws {
+                let made = try LedgerPartitions(connection: try db.connect()).create(from: from, monthsAhead: months)
+                print(made == 0 ? "Every month already has its partition." : "Created \(made) monthly partition\(made == 1 ? "" : "s") of the ledger.")
+            }
+        }
+
+        struct Detach: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Detach an old month of the ledger into the schema cardsync_archive, to dump and drop it.",
+                discussion: """
+                    Only a month before the current one whose applications are all closed, whose \
+                    events are none pending, whose deliveries every agency has pulled, and whose \
+                    applications have no events in other months; otherwise it says what blocks it \
+                    and exits 1. Sync, merge, reconcile and db verify go on working: the month's \
+                    event ids stay known. Run as the schema owner.
+
+                    Examples:
+                      cardsync db partitions detach --month 2024-01 --dry-run
+                      cardsync db partitions detach --month 2024-01
+                      pg_dump --table=cardsync_archive.ledger_2024_01 --format=custom --file=ledger_2024_01.dump "$URL"
+                    """)
+            @OptionGroup var db: DatabaseOptions
+            @Option(name: .long, help: ArgumentHelp("The month to detach.", valueName: "YYYY-MM")) var month: String
+            @Flag(name: .long, help: "Only say whether the month may be detached, and what blocks it.") var dryRun = false
+
+            func run() throws {
+                let partitions = LedgerPartitions(connection: try db.connect())
+                let blockers = try partitions.blockers(month: month)
+                if !blockers.isEmpty {
+                    printError("The ledger's month \(month) cannot be detached yet:")
+                    for b in blockers { printError("  \(b.reason): \(b.count)") }
+                    throw ExitCode(1)
+                }
+                if dryRun {
+                    print("The ledger's month \(month) may be detached: nothing blocks it.")
+                    return
+                }
+                let table = try partitions.detach(month: month)
+                print("Detached the ledger's month \(month) into \(table).")
+                print("Archive it with pg_dump --table=\(table), then drop it (DROP TABLE \(table)); docs/deploy.md.")
+            }
         }
     }
 

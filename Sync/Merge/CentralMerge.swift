@@ -37,6 +37,7 @@ public struct CentralMerge {
     /// it writes commits with the batch or not at all (a staged batch's outcome).
     public func merge(_ events: [LedgerEvent], agency: String? = nil, pushedSeq: Int64? = nil,
                       now: Timestamp = .now, finish: ((MergeResult, Connection) throws -> Void)? = nil) throws -> MergeResult {
+        LedgerWriter.ensurePartitions(on: connection, logger: logger)
         if let projection {
             return try mergeOnTwoConnections(events, agency: agency, pushedSeq: pushedSeq, now: now, projection: projection,
                                              finish: finish)
@@ -281,7 +282,18 @@ public struct CentralMerge {
         // Only ids offered with content other than the ledger's can have been reported before.
         let differing = Set(events.lazy.filter { e in known[e.eventID].map { !Self.sameContent($0, e) } ?? false }.map(\.eventID))
         return partition(events, known: known, reported: try reportedReuses(of: Array(differing), on: conn),
+                         archived: try archivedEvents(among: ids.filter { known[$0] == nil }, on: conn),
                          result: &result)
+    }
+
+    /// Which of `ids` belong to a month of the ledger that was detached for archiving
+    /// (`archived_events`, migration 7): offered again, they are already present. Their content
+    /// left with the month, so it is not compared.
+    private func archivedEvents(among ids: [UUID], on conn: Connection) throws -> Set<UUID> {
+        guard !ids.isEmpty else { return [] }
+        let rows = try conn.query("SELECT event_id FROM cardsync.archived_events WHERE event_id = ANY($1::uuid[])",
+                                  [.uuidArray(ids)])
+        return Set(try rows.map { try $0.decode(UUID.self, column: "event_id") })
     }
 
     /// The events already reported in an `event_id_reuse` conflict, by event_id: offered again
@@ -312,12 +324,16 @@ public struct CentralMerge {
     /// An event whose event_id is known (stored, or earlier in the batch) with the same content
     /// is "already present"; with different content it is an `event_id_reuse` conflict.
     private func partition(_ events: [LedgerEvent], known: [UUID: LedgerEvent], reported: [UUID: [LedgerEvent]] = [:],
-                           result: inout MergeResult) -> Fresh {
+                           archived: Set<UUID> = [], result: inout MergeResult) -> Fresh {
         var fresh = Fresh()
         var firstInBatch: [UUID: LedgerEvent] = [:]
         firstInBatch.reserveCapacity(events.count)
         var reported = reported
         for event in events {
+            if archived.contains(event.eventID) {
+                result.alreadyPresent += 1
+                continue
+            }
             if let earlier = known[event.eventID] ?? firstInBatch[event.eventID] {
                 if Self.sameContent(earlier, event)
                     || reported[event.eventID]?.contains(where: { Self.sameContent($0, event) }) == true {

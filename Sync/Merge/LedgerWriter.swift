@@ -1,5 +1,6 @@
 import CardCore
 import Foundation
+import Logging
 import PostgresClient
 
 /// Appends rows to the ledger with binary COPY, and moves pending events to their outcome.
@@ -45,6 +46,23 @@ enum LedgerWriter {
             }
             encoder.writeTrailer()
             try encoder.flush(into: writer)
+        }
+    }
+
+    /// Makes sure the ledger has its partitions for this month and the next (migration 7), so
+    /// the month's rows never land in the DEFAULT partition. A cheap look-up when they exist (the
+    /// normal case); creating one takes a short exclusive lock on the ledger, once a month. A
+    /// failure (a role without the function, a lock held by a long report) is only a warning:
+    /// the DEFAULT partition stores the rows, and the next merge or `db partitions create`
+    /// moves them into their month.
+    static func ensurePartitions(on conn: Connection, logger: Logger) {
+        do {
+            try conn.withTransaction { conn in
+                _ = try conn.execute("SELECT cardsync.ensure_ledger_partitions(now(), now() + interval '1 month')")
+            }
+        } catch {
+            logger.warning("could not create the ledger's partitions for this month and the next; new events go to the default partition until cardsync db partitions create runs",
+                           metadata: ["error": "\(error)"])
         }
     }
 

@@ -24,7 +24,12 @@ enum ProjectionRebuild {
             let started = ContinuousClock.now
             let (engine, events) = try LedgerReplay.fold(on: conn) { _ = $0.takeEffects() }
             let apps = Array(engine.store.applications.values)
-            try conn.execute("DELETE FROM cardsync.applications")
+            // Applications whose whole history went with an archived month are not in the fold:
+            // they stay as they were (docs/deploy.md, archiving the ledger).
+            try conn.execute("""
+                DELETE FROM cardsync.applications a
+                WHERE NOT EXISTS (SELECT 1 FROM cardsync.archived_events e WHERE e.application_id = a.application_id)
+                """)
             try ProjectionWriter.insert(apps, on: conn)
             try ProjectionWatermark.advance(to: watermark.last, on: conn)
             logger.warning("rebuilt the projection from the ledger",

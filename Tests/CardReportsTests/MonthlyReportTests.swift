@@ -191,7 +191,10 @@ struct MonthlyReportTests {
         let plan = try f.connection.query("EXPLAIN " + monthlyReportSQL,
                                           [bounds.0.postgresValue, bounds.1.postgresValue, .int(30), .null])
             .map { try $0.decode(String.self, at: 0) }.joined(separator: "\n")
-        #expect(!plan.contains("Seq Scan on ledger"), "\(plan)")
+        // The ledger is partitioned by month (migration 7): a scan of an empty partition (the
+        // next month's, the default) costs nothing and is what the planner picks for it.
+        let ledgerScans = plan.split(separator: "\n").filter { $0.contains("Seq Scan on ledger") && !$0.contains("cost=0.00..0.00 ") }
+        #expect(ledgerScans.isEmpty, "\(plan)")
         #expect(!plan.contains("Seq Scan on applications"), "\(plan)")
     }
 

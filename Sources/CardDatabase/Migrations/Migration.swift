@@ -19,5 +19,6 @@ public struct Migration: Sendable {
         migration0004BytewiseKeys,
         migration0005CentreIdentity,
         migration0006AgencyIsolation,
+        migration0007PartitionedLedger,
     ]
 }
