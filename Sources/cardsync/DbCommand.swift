@@ -4,20 +4,35 @@ import CardDatabase
 import CardSync
 import Foundation
 import LocalPostgres
+import Logging
 import PostgresClient
 
 struct DbCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
         abstract: "Manage the central database: schema migrations, verification, the embedded cluster.",
+        discussion: """
+            Examples:
+              cardsync db status
+              cardsync db migrate --database "$OWNER_URL"
+              cardsync db verify --json
+              cardsync db start --listen 0.0.0.0:5432 --tls
+              cardsync db stop
+            """,
         subcommands: [Migrate.self, Status.self, Verify.self, Partitions.self, Start.self, Stop.self, DbRolesCommand.self])
 
     struct Migrate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Apply the schema migrations this cardsync ships (idempotent).")
+            abstract: "Apply the schema migrations this cardsync ships (idempotent).",
+            discussion: """
+                Examples:
+                  cardsync db migrate
+                  cardsync db migrate --database 'postgresql://cardsync_owner@db.bureau.example/cardsync?sslmode=verify-full'
+                """)
         @OptionGroup var db: DatabaseOptions
 
         func run() throws {
+            try db.prepareDemoDatabase(logger: Logger(label: "cardsync"))
             let connection = try db.selection.connect(migrate: false)
             // The roles' grants too: they name the tables this migration may have added.
             let report = try Migrator(connection: connection).migrate(privileges: true)
@@ -40,12 +55,17 @@ struct DbCommand: ParsableCommand {
 
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Say which database is in use, where, whether it runs, and its schema version. Starts nothing.")
+            abstract: "Say which database is in use, where, whether it runs, and its schema version. Starts nothing.",
+            discussion: """
+                Examples:
+                  cardsync db status
+                  cardsync db status --database demo
+                """)
         @OptionGroup var db: DatabaseOptions
 
         func run() throws {
             let selection = db.selection
-            print("Database: \(selection.summary)")
+            print("Database: \(db.summary)")
             var uri: String?
             switch selection.source {
             case .embedded:
@@ -100,14 +120,20 @@ struct DbCommand: ParsableCommand {
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Rebuild the projection from the ledger in a scratch schema and compare it with the live one.",
-            discussion: "Exits 1 if any difference is found; every difference is listed.")
+            discussion: """
+                Exits 1 if any difference is found; every difference is listed.
+
+                Examples:
+                  cardsync db verify
+                  cardsync db verify --json
+                """)
         @OptionGroup var db: DatabaseOptions
-        @Flag(name: .long, help: "Print the result as JSON.") var json = false
+        @OptionGroup var output: OutputFormatOptions
 
         func run() throws {
             let connection = try db.connect()
             let report = try ProjectionVerifier(connection: connection).verify()
-            if json {
+            if output.isJSON {
                 print(report.json)
             } else {
                 print(report.text)
@@ -127,8 +153,8 @@ struct DbCommand: ParsableCommand {
                 docs/deploy.md (Archiving old months of the ledger).
 
                 Examples:
-                  cardsync db partitions                       # list months and their events
-                  cardsync db partitions create --months 12    # create this month and the next 12
+                  cardsync db partitions                     # months and their events
+                  cardsync db partitions create --months 12  # this month and 12 more
                   cardsync db partitions detach --month 2024-01 --dry-run
                   cardsync db partitions detach --month 2024-01
                 """,
@@ -141,17 +167,18 @@ struct DbCommand: ParsableCommand {
                 discussion: """
                     Counts every partition's events (a scan of the ledger).
 
-                    Example:
+                    Examples:
+                      cardsync db partitions list
                       cardsync db partitions list --json
                     """)
             @OptionGroup var db: DatabaseOptions
-            @Flag(name: .long, help: "Print the result as JSON.") var json = false
+            @OptionGroup var output: OutputFormatOptions
 
             func run() throws {
                 let partitions = LedgerPartitions(connection: try db.connect())
                 let attached = try partitions.list()
                 let archived = try partitions.archived()
-                if json {
+                if output.isJSON {
                     print(JSONWriter.object([
                         ("partitions", .array(attached.map { p in
                             .object(["table": .string(p.name), "month": p.month.map(JSONValue.string) ?? .null,
@@ -251,6 +278,11 @@ struct DbCommand: ParsableCommand {
                 with a certificate from the cluster's own CA, so agencies can connect with \
                 sslmode=verify-full. The choice is kept for every later start (also the ones other \
                 commands make on demand) until another --listen or --unix-socket-only.
+
+                Examples:
+                  cardsync db start
+                  cardsync db start --listen 0.0.0.0:5432 --tls
+                  cardsync db start --unix-socket-only
                 """)
         @OptionGroup var db: DatabaseOptions
         @Option(name: .long, help: ArgumentHelp(
@@ -269,7 +301,8 @@ struct DbCommand: ParsableCommand {
 
         func run() throws {
             let selection = db.selection
-            guard selection.source == .embedded else {
+            // `--database demo` names a database of the embedded cluster: that cluster is started.
+            guard selection.source == .embedded || db.demoAlias() != nil else {
                 throw CommandFailure("db start manages the embedded cluster, but \(selection.summary) is selected",
                                      hint: "unset CARDSYNC_DATABASE_URL and drop --database to use the embedded cluster")
             }
@@ -309,9 +342,19 @@ struct DbCommand: ParsableCommand {
                 CARDSYNC_DATABASE_URL would select for other commands: a server cardsync did not \
                 start is stopped by whoever runs it.
 
-                Example:
+                Examples:
+                  cardsync db stop
                   CARDSYNC_HOME=~/.local/share/cardsync cardsync db stop
                 """)
+        /// Accepted only as `--database demo`, the demo's database, which lives in that cluster: a
+        /// clerk who typed `--database demo` on every command may type it here too.
+        @Option(name: .long, help: .hidden) var database: String?
+
+        func validate() throws {
+            if let database, database != DatabaseOptions.demoAlias {
+                throw ValidationError("db stop stops the embedded cluster under CARDSYNC_HOME only; it takes no --database (other than demo, which lives there)")
+            }
+        }
 
         func run() throws {
             // Only the embedded cluster can be stopped, so no --database: the environment's

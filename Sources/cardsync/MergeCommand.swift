@@ -26,7 +26,8 @@ struct MergeCommand: ParsableCommand {
             """)
 
     @Flag(help: "Keep running and merge batches as they are staged.") var follow = false
-    @Flag(help: "Print one JSON document on stdout (at the end, also with --follow).") var json = false
+    /// `--format json` / `--json`: one JSON document on stdout, at the end (also with --follow).
+    @OptionGroup var output: OutputFormatOptions
     @Option(help: "With --follow: seconds between checks when no notification arrives.") var pollInterval: Double = 5
     @Option(help: "Days a pending event may wait for its prerequisite before a pending_expired conflict opens.")
     var pendingHorizonDays: Double = 14
@@ -80,7 +81,7 @@ struct MergeCommand: ParsableCommand {
                 throw CommandFailure(error.message)
             }
         }
-        if json {
+        if output.isJSON {
             print(JSONWriter.string(totals.json, pretty: true))
         } else {
             print(Self.describe(totals))
