@@ -14,7 +14,7 @@ public struct AgencyRegistry {
         public var description: String {
             switch self {
             case .invalidCode(let code):
-                return "agency code '\(code)' is not valid: it must match ^[A-Z0-9][A-Z0-9-]{1,31}$ (capital letters, digits, dashes)"
+                return AgencyCode.problem(code)
             case .emptyName: return "an agency needs a name"
             }
         }
@@ -23,7 +23,7 @@ public struct AgencyRegistry {
     /// Registers an agency, or updates its name, district and channel. Returns true if new.
     @discardableResult
     public func add(_ agency: Agency) throws -> Bool {
-        guard Agency.isValidCode(agency.code) else { throw Failure.invalidCode(agency.code) }
+        guard AgencyCode.isValid(agency.code) else { throw Failure.invalidCode(agency.code) }
         guard !agency.name.isEmpty else { throw Failure.emptyName }
         let rows = try connection.query("""
             INSERT INTO cardsync.agencies (code, name, district, channel) VALUES ($1, $2, $3, $4)

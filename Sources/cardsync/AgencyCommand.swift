@@ -26,21 +26,15 @@ struct AgencyCommand: ParsableCommand {
                   cardsync agency add CS-FR-001 --name "芙蓉区社保卡服务网点" --district 芙蓉区
                   cardsync agency add CS-ONLINE --name "Online service" --channel online
                 """)
-        @Argument(help: "Agency code, e.g. CS-FR-001.") var code: String
+        @Argument(help: "Agency code, e.g. CS-FR-001.", transform: AgencyCode.argument) var code: AgencyCode
         @Option(help: "Agency name as it should appear in reports.") var name: String
         @Option(help: "District.") var district: String?
         @Option(help: "counter or online.") var channel: AgencyChannel = .counter
         @OptionGroup var db: DatabaseOptions
 
-        func validate() throws {
-            guard Agency.isValidCode(code) else {
-                throw ValidationError("agency code '\(code)' must match ^[A-Z0-9][A-Z0-9-]{1,31}$")
-            }
-        }
-
         func run() throws {
             let registry = AgencyRegistry(connection: try db.connect())
-            let isNew = try registry.add(Agency(code: code, name: name, district: district, channel: channel))
+            let isNew = try registry.add(Agency(code: code.rawValue, name: name, district: district, channel: channel))
             print(isNew ? "Registered agency \(code) (\(name))." : "Updated agency \(code) (\(name)).")
         }
     }
@@ -90,7 +84,7 @@ extension AgencyCommand {
                   cardsync agency credentials CS-FR-001 --host db.bureau.example --port 5432
                   cardsync agency credentials CS-FR-001 --json
                 """)
-        @Argument(help: "Agency code.") var code: String
+        @Argument(help: "Agency code.", transform: AgencyCode.argument) var agency: AgencyCode
         @OptionGroup var output: OutputFormatOptions
         @Flag(help: "No password: the agency logs in with a client certificate (CN = the role).") var certificate = false
         @Option(help: "Server host name the agency connects to, for the URI (default: where this command connected).") var host: String?
@@ -98,6 +92,7 @@ extension AgencyCommand {
         @OptionGroup var db: DatabaseOptions
 
         func run() throws {
+            let code = agency.rawValue
             let connection = try db.connect()
             let registry = AgencyRegistry(connection: connection)
             guard try registry.exists(code) else {

@@ -65,7 +65,7 @@ struct ConflictsCommand: ParsableCommand {
         @Option(help: "open (default), resolved or all.") var status: String = "open"
         @Option(help: "Only this kind: duplicate_application, concurrent_amendment, invalid_transition, pending_expired or event_id_reuse.")
         var kind: String?
-        @Option(help: "Only conflicts naming this agency code.") var agency: String?
+        @Option(help: "Only conflicts naming this agency code.", transform: AgencyCode.argument) var agency: AgencyCode?
         @Option(help: ArgumentHelp("Detected on or after this day.", valueName: "DATE")) var from: String?
         @Option(help: ArgumentHelp("Detected on or before this day.", valueName: "DATE")) var to: String?
         @Option(help: ArgumentHelp("Output format: text (default), json or csv.", valueName: "FORMAT")) var format: ListFormat?
@@ -94,12 +94,7 @@ struct ConflictsCommand: ParsableCommand {
                 }
                 filter.kind = k
             }
-            if let agency {
-                guard Agency.isValidCode(agency) else {
-                    throw ValidationError("agency code '\(agency)' must match ^[A-Z0-9][A-Z0-9-]{1,31}$")
-                }
-                filter.agency = agency
-            }
+            filter.agency = agency?.rawValue
             if let from { filter.detectedFrom = try Self.bound(from, option: "--from", endOfDay: false) }
             if let to { filter.detectedBefore = try Self.bound(to, option: "--to", endOfDay: true) }
             if let a = filter.detectedFrom, let b = filter.detectedBefore, b <= a {

@@ -30,20 +30,14 @@ struct QueueCommand: ParsableCommand {
                   cardsync queue init /srv/queues/CS-ONLINE --agency CS-ONLINE --channel online
                 """)
         @Argument(help: "Queue directory.") var dir: String
-        @Option(help: "Agency code, e.g. CS-FR-001.") var agency: String
+        @Option(help: "Agency code, e.g. CS-FR-001.", transform: AgencyCode.argument) var agency: AgencyCode
         @Option(help: "Agency name (default: the code).") var name: String?
         @Option(help: "District.") var district: String?
         // Optional, so that a re-run can tell "not given" from "given as counter".
         @Option(help: "counter or online (default: counter).") var channel: AgencyChannel?
 
-        func validate() throws {
-            guard Agency.isValidCode(agency) else {
-                throw ValidationError("agency code '\(agency)' must match ^[A-Z0-9][A-Z0-9-]{1,31}$")
-            }
-        }
-
         func run() throws {
-            let result = try QueueDirectory.initialize(at: URL(fileURLWithPath: dir), code: agency, name: name,
+            let result = try QueueDirectory.initialize(at: URL(fileURLWithPath: dir), code: agency.rawValue, name: name,
                                                        district: district, channel: channel)
             if result.created {
                 print("Queue for agency \(agency) ready in \(result.queue.path).")

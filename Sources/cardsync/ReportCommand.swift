@@ -32,7 +32,7 @@ struct ReportCommand: ParsableCommand {
         @Option(help: "Label language: en or zh.") var lang: ReportLanguage = .en
         @Option(help: ArgumentHelp("IANA time zone of dates and month boundaries.", valueName: "TZ"))
         var timezone: String = "Asia/Shanghai"
-        @Option(help: ArgumentHelp("Only this agency.", valueName: "CODE")) var agency: String?
+        @Option(help: ArgumentHelp("Only this agency.", valueName: "CODE"), transform: AgencyCode.argument) var agency: AgencyCode?
         @Flag(help: "Text format: one table with every column, however wide (default: tables that fit the terminal, 100 columns when not a terminal).")
         var wide = false
 
@@ -50,16 +50,7 @@ struct ReportCommand: ParsableCommand {
             if json, let chosenFormat, chosenFormat != .json {
                 throw ValidationError("--json and --format \(chosenFormat.rawValue) contradict each other: --json is short for --format json")
             }
-            if let agency, !Self.isAgencyCode(agency) {
-                throw ValidationError("agency code '\(agency)' must match ^[A-Z0-9][A-Z0-9-]{1,31}$")
-            }
             guard !timezone.isEmpty else { throw ValidationError("--timezone must not be empty") }
-        }
-
-        static func isAgencyCode(_ code: String) -> Bool {
-            let u = Array(code.utf8)
-            func ok(_ c: UInt8) -> Bool { (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) }
-            return u.count >= 2 && u.count <= 32 && ok(u[0]) && u.dropFirst().allSatisfy { ok($0) || $0 == 0x2D }
         }
 
         /// Writes the rendered report to `--output` (atomically) or stdout.
@@ -119,7 +110,7 @@ struct ReportCommand: ParsableCommand {
 
         func run() throws {
             let connection = try db.connectForReading()
-            let query = MonthlyReportQuery(month: YearMonth(month)!, timezone: common.timezone, agency: common.agency, slaDays: slaDays)
+            let query = MonthlyReportQuery(month: YearMonth(month)!, timezone: common.timezone, agency: common.agency?.rawValue, slaDays: slaDays)
             let report = try ReportCommand.running(Monthly.self) { try runMonthlyReport(query, on: connection) }
             try common.emit(render(report, format: common.format, lang: common.lang, textWidth: common.textWidth))
         }
@@ -149,7 +140,7 @@ struct ReportCommand: ParsableCommand {
             let connection = try db.connectForReading()
             let report = try ReportCommand.running(Backlog.self) { () throws -> BacklogReport in
                 let instant = try asOf.map { try parseReportInstant($0, timezone: common.timezone, on: connection) }
-                let query = BacklogReportQuery(asOf: instant, timezone: common.timezone, agency: common.agency, slaDays: slaDays)
+                let query = BacklogReportQuery(asOf: instant, timezone: common.timezone, agency: common.agency?.rawValue, slaDays: slaDays)
                 return try runBacklogReport(query, on: connection)
             }
             try common.emit(render(report, format: common.format, lang: common.lang, textWidth: common.textWidth))
@@ -183,7 +174,7 @@ struct ReportCommand: ParsableCommand {
         func run() throws {
             let connection = try db.connectForReading()
             let query = ThroughputReportQuery(from: CivilDate(iso: from)!, to: CivilDate(iso: to)!, interval: interval,
-                                              timezone: common.timezone, agency: common.agency)
+                                              timezone: common.timezone, agency: common.agency?.rawValue)
             let report = try ReportCommand.running(Throughput.self) { try runThroughputReport(query, on: connection) }
             try common.emit(render(report, format: common.format, lang: common.lang, textWidth: common.textWidth))
         }

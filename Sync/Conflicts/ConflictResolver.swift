@@ -117,7 +117,7 @@ public struct ConflictResolver {
     static let lockSQL = "SELECT \(ConflictRecord.columns) FROM cardsync.conflicts WHERE conflict_id = $1 FOR UPDATE"
 
     static let applicationsSQL = """
-        SELECT \(StateLoader.applicationColumns) FROM cardsync.applications WHERE application_id = ANY($1::uuid[])
+        SELECT \(CentralRowMapper.applicationColumns) FROM cardsync.applications WHERE application_id = ANY($1::uuid[])
         """
 
     /// Active applications (not on hold, not terminal) of a child outside a set.
@@ -170,7 +170,7 @@ public struct ConflictResolver {
             }
             var apps: [UUID: ApplicationState] = [:]
             for row in try conn.query(Self.applicationsSQL, [.uuidArray(conflict.applicationIDs)]) {
-                let app = try StateLoader.decodeApplication(row)
+                let app = try CentralRowMapper.decodeApplication(row)
                 apps[app.applicationID] = app
             }
             let planned = try plan(conflict, decision: decision, apps: apps, on: conn)
@@ -190,7 +190,7 @@ public struct ConflictResolver {
             let resolvedAt = ConflictReview.displayed(try closed.first!.decode(Int64.self, column: "resolved_us"))
             var after: [UUID: ApplicationStatus] = [:]
             for row in try conn.query(Self.applicationsSQL, [.uuidArray(conflict.applicationIDs)]) {
-                let app = try StateLoader.decodeApplication(row)
+                let app = try CentralRowMapper.decodeApplication(row)
                 after[app.applicationID] = app.status
             }
             logger.info("conflict resolved", metadata: [

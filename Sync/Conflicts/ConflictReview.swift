@@ -57,13 +57,13 @@ public struct ConflictReview {
         """
 
     static let eventsSQL = """
-        SELECT \(StateLoader.ledgerColumns), outcome FROM cardsync.ledger
+        SELECT \(CentralRowMapper.ledgerColumns), outcome FROM cardsync.ledger
         WHERE ledger_id = ANY($1::int8[]) OR event_id = ANY($2::uuid[])
         ORDER BY ledger_id
         """
 
     static let historySQL = """
-        SELECT \(StateLoader.ledgerColumns), outcome FROM cardsync.ledger
+        SELECT \(CentralRowMapper.ledgerColumns), outcome FROM cardsync.ledger
         WHERE application_id = ANY($1::uuid[]) AND type IN ('conflict_opened', 'conflict_resolved')
           AND data->>'conflict_id' = $2::int8::text
         ORDER BY ledger_id
@@ -99,8 +99,8 @@ public struct ConflictReview {
                 applicationID: id, known: true,
                 owningAgency: try row.decode(String.self, column: "owning_agency"),
                 channel: try row.decode(String.self, column: "channel"),
-                status: try StateLoader.decodeStatus(try row.decode(String.self, column: "status"), column: "status"),
-                heldStatus: try row.decode(String?.self, column: "held_status").map { try StateLoader.decodeStatus($0, column: "held_status") },
+                status: try CentralRowMapper.decodeStatus(try row.decode(String.self, column: "status"), column: "status"),
+                heldStatus: try row.decode(String?.self, column: "held_status").map { try CentralRowMapper.decodeStatus($0, column: "held_status") },
                 version: Int(try row.decode(Int32.self, column: "version")),
                 submittedAt: Self.displayed(try row.decode(Int64.self, column: "submitted_us")),
                 cardNumber: try row.decode(String?.self, column: "card_number"),
@@ -121,7 +121,7 @@ public struct ConflictReview {
     }
 
     static func decodeEvent(_ row: Row) throws -> ConflictDetail.Event {
-        let event = try StateLoader.decodeLedgerEvent(row)
+        let event = try CentralRowMapper.decodeLedgerEvent(row)
         return ConflictDetail.Event(
             ledgerID: event.ledgerID, eventID: event.eventID, applicationID: event.applicationID,
             type: event.type.rawValue, agencyCode: event.agencyCode, seq: event.seq,

@@ -188,7 +188,7 @@ public struct CentralMerge {
         let children = Set(numbered.compactMap(\.submittedChildID))
         // The optimistic attempt runs before the projection's transaction opens, so that
         // connection is free to share the look-ups; the careful one may follow a failed write.
-        let store = try StateLoader.load(applications: Array(touched.subtracting(submittedHere)),
+        let store = try BatchStateLoader.load(applications: Array(touched.subtracting(submittedHere)),
                                          submittedHere: Array(submittedHere), children: Array(children),
                                          helper: optimistic ? projection : nil, on: conn)
         decided.loaded = Set(store.applications.keys)
@@ -272,10 +272,10 @@ public struct CentralMerge {
         var known: [UUID: LedgerEvent] = [:]
         let ids = events.map(\.eventID)
         if !ids.isEmpty {
-            let rows = try conn.query("SELECT \(StateLoader.ledgerColumns) FROM cardsync.ledger WHERE event_id = ANY($1::uuid[])",
+            let rows = try conn.query("SELECT \(CentralRowMapper.ledgerColumns) FROM cardsync.ledger WHERE event_id = ANY($1::uuid[])",
                                       [.uuidArray(ids)])
             for row in rows {
-                let event = try StateLoader.decodeLedgerEvent(row)
+                let event = try CentralRowMapper.decodeLedgerEvent(row)
                 known[event.eventID] = event
             }
         }

@@ -16,12 +16,12 @@ enum LedgerReplay {
         var count = 0
         while true {
             let rows = try conn.query("""
-                SELECT \(StateLoader.ledgerColumns) FROM cardsync.ledger
+                SELECT \(CentralRowMapper.ledgerColumns) FROM cardsync.ledger
                 WHERE ledger_id > $1 ORDER BY ledger_id LIMIT $2
                 """, [.int64(after), .int64(Int64(pageSize))])
             if rows.isEmpty { break }
             for row in rows {
-                let event = try StateLoader.decodeLedgerEvent(row)
+                let event = try CentralRowMapper.decodeLedgerEvent(row)
                 engine.replay(event)
                 after = event.ledgerID
                 count += 1

@@ -47,7 +47,7 @@ enum ProjectionWriter {
                 json.removeAll(keepingCapacity: true)
                 JSONWriter.writeForJSONB(app.form, into: &json)
                 encoder.writeJSONB(utf8: json)
-                encoder.writeJSONB(StateLoader.encodeStamps(app.fieldStamps))
+                encoder.writeJSONB(CentralRowMapper.encodeStamps(app.fieldStamps))
                 encoder.writeTextArray(app.verifiedDocuments)
                 writeOptional(app.cardNumber, &encoder)
                 writeOptional(app.dispatchedTo, &encoder)

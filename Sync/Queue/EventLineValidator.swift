@@ -242,7 +242,7 @@ public struct EventLineValidator: Sendable {
         case .cardProduced: _ = try Self.string(data, "card_number", path: "card_number", nonEmpty: true)
         case .cardDispatched:
             let code = try Self.string(data, "agency_code", path: "agency_code")
-            guard Agency.isValidCode(code) else {
+            guard AgencyCode.isValid(code) else {
                 throw QuarantineReason(.wrongType,
                                        "agency_code: expected an agency code (A-Z, 0-9 and '-', 2 to 32 characters), found \(Self.echo(code))")
             }

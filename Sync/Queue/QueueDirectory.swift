@@ -73,7 +73,7 @@ public struct QueueDirectory: Sendable, Hashable {
                                channel: AgencyChannel?) throws(QueueError) -> InitResult
     {
         let queue = QueueDirectory(url)
-        guard Agency.isValidCode(code) else {
+        guard AgencyCode.isValid(code) else {
             throw QueueError(.invalidArgument,
                              "invalid agency code \"\(code)\": expected 2 to 32 characters A-Z, 0-9 and '-', starting with a letter or digit",
                              path: queue.path)
@@ -194,8 +194,8 @@ public struct QueueDirectory: Sendable, Hashable {
         }
         guard case .object(let a)? = top["agency"] else { throw bad("the \"agency\" object is missing") }
         guard let code = a["code"]?.stringValue else { throw bad("agency.code is missing") }
-        guard Agency.isValidCode(code) else {
-            throw bad("agency.code \"\(code)\" is not a valid agency code (^[A-Z0-9][A-Z0-9-]{1,31}$)")
+        guard AgencyCode.isValid(code) else {
+            throw bad("agency.code in agency.json: " + AgencyCode.problem(code))
         }
         guard let name = a["name"]?.stringValue, !name.isEmpty else { throw bad("agency.name is missing") }
         var district: String?

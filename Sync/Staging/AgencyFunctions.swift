@@ -31,7 +31,7 @@ struct AgencyFunctions {
     }
 
     static func decodeDelivery(_ row: Row) throws -> (deliveryID: Int64, event: LedgerEvent) {
-        (try row.decode(Int64.self, column: "delivery_id"), try StateLoader.decodeLedgerEvent(row))
+        (try row.decode(Int64.self, column: "delivery_id"), try CentralRowMapper.decodeLedgerEvent(row))
     }
 
     /// Moves the centre's pull cursor to `delivery`.

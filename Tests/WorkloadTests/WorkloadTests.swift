@@ -101,7 +101,7 @@ struct WorkloadTests {
         #expect(Set(loaded.agencies.compactMap { $0["code"] as? String }).count == 12)
         for agency in loaded.agencies {
             let code = try #require(agency["code"] as? String)
-            #expect(Agency.isValidCode(code))
+            #expect(AgencyCode.isValid(code))
             let data = try Data(contentsOf: dir.appendingPathComponent(code).appendingPathComponent("agency.json"))
             let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
             #expect(object["format"] as? String == "cardsync.queue.v1")

@@ -11,7 +11,7 @@ import Workload
 /// the applications asked for by id, the open applications of the children asked for, and the
 /// pending events of all of those, plus the events waiting for the applications the batch submits.
 @Suite("State loading")
-struct StateLoaderTests {
+struct BatchStateLoaderTests {
     @Test("the look-ups on one connection and on two find exactly the applications and pending events they should, each once")
     func loadsWhatTheDefinitionSays() throws {
         let world = try SyncWorld()
@@ -63,7 +63,7 @@ struct StateLoaderTests {
         for withHelper in [false, true] {
             let store = try db.withTransaction { conn in
                 try KeyedPlans.require(on: conn)
-                return try StateLoader.load(applications: ids, submittedHere: submittedHere, children: children,
+                return try BatchStateLoader.load(applications: ids, submittedHere: submittedHere, children: children,
                                             helper: withHelper ? helper : nil, on: conn)
             }
             #expect(Set(store.applications.keys) == expectedApps, "helper: \(withHelper)")
