@@ -3,12 +3,129 @@ import Foundation
 import Glibc
 #endif
 
-/// Runs the cluster's helper programs and reports failures with the command and its output.
-enum Subprocess {
+/// The one way this package and the `cardsync` executable start programs: the cluster's helpers
+/// (`initdb`, `pg_ctl`, `openssl`, `test`), and cardsync itself as a benchmark's child.
+///
+/// Built on posix_spawn + waitpid rather than Foundation's `Process`: `pg_ctl start` leaves the
+/// postmaster running with descriptors inherited from its parent, and `Process` (whose exit
+/// detection and output pipes rely on descriptors reaching EOF) then waits forever. Here the
+/// child gets only stdin (/dev/null) and stdout/stderr as `Output` says; every other descriptor,
+/// such as other threads' database sockets, is closed in the child.
+public enum Subprocess {
+    /// Where a child's standard output and standard error go. Standard input is always
+    /// /dev/null: no program started here reads ours, and several may run at once.
+    public enum Output: Sendable {
+        /// Both into one temporary file, in the order written, read back with
+        /// `Child.capturedOutput()`: a helper's error text makes sense only next to what it
+        /// printed before it.
+        case combined
+        /// Standard output into a temporary file, standard error to ours: for a child whose
+        /// output is the result (a `--json` document) while its warnings should show as usual.
+        case standardOutput
+        /// Standard output to /dev/null, standard error to ours: for a background service
+        /// whose output is not wanted but whose errors are.
+        case discardStandardOutput
+    }
+
+    /// A started program. Reap it with `wait()` or `exitStatusIfFinished()`; until then it stays
+    /// a zombie after exiting. Not for use from several threads at once.
+    public final class Child {
+        public let pid: pid_t
+        /// The command as a shell would read it (`runuser -u USER -- …` when run as another user).
+        public let commandLine: String
+        private let capture: OutputCapture?
+        private var status: Int32?
+
+        fileprivate init(pid: pid_t, commandLine: String, capture: OutputCapture?) {
+            self.pid = pid
+            self.commandLine = commandLine
+            self.capture = capture
+        }
+
+        /// Blocks until the child exits; returns its exit status, or 128 + the signal that ended
+        /// it (as a shell's `$?` does, so one number says both).
+        public func wait() throws -> Int32 {
+            if let status { return status }
+            var raw: Int32 = 0
+            while waitpid(pid, &raw, 0) < 0 {
+                guard errno == EINTR else { throw waitFailure() }
+            }
+            return reaped(raw)
+        }
+
+        /// The exit status (as `wait()` gives it) when the child has exited, nil while it runs;
+        /// never blocks, for callers that watch the child while it works.
+        public func exitStatusIfFinished() throws -> Int32? {
+            if let status { return status }
+            var raw: Int32 = 0
+            let done = waitpid(pid, &raw, WNOHANG)
+            if done == pid { return reaped(raw) }
+            if done < 0 && errno != EINTR { throw waitFailure() }
+            return nil
+        }
+
+        /// What the child wrote to the captured streams so far ("" when nothing is captured).
+        public func capturedOutput() -> String { capture?.contents() ?? "" }
+
+        private func reaped(_ raw: Int32) -> Int32 {
+            // WIFEXITED / WEXITSTATUS are macros; decode the wait status by hand.
+            let signal = raw & 0x7f
+            let decoded = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+            status = decoded
+            return decoded
+        }
+
+        private func waitFailure() -> LocalClusterError {
+            LocalClusterError("waiting for `\(commandLine)` failed: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Starts `executable` with `arguments` and returns at once, as `user` via `runuser` when
+    /// given (root only), with exactly `environment` and, when given, in `currentDirectory`.
+    public static func start(
+        _ executable: URL, _ arguments: [String], asUser user: String? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        currentDirectory: URL? = nil, output: Output = .combined
+    ) throws -> Child {
+        var argv = [executable.path] + arguments
+        if let user { argv = [try runuser().path, "-u", user, "--"] + argv }
+        let capture = output == .discardStandardOutput ? nil : try OutputCapture()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let capture {
+            posix_spawn_file_actions_adddup2(&actions, capture.descriptor, 1)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        }
+        if output == .combined, let capture {
+            posix_spawn_file_actions_adddup2(&actions, capture.descriptor, 2)
+        }
+        if let closeFrom = GlibcExtensions.addCloseFrom {
+            _ = closeFrom(&actions, 3)
+        }
+        if let currentDirectory, let addChdir = GlibcExtensions.addChdir {
+            _ = addChdir(&actions, currentDirectory.path)
+        }
+        var pid: pid_t = 0
+        let result = withCStringArray(argv) { argvPointers in
+            withCStringArray(environment.map { "\($0.key)=\($0.value)" }) { environmentPointers in
+                posix_spawn(&pid, argvPointers[0]!, &actions, nil, argvPointers, environmentPointers)
+            }
+        }
+        let command = commandLine(executable, arguments, user)
+        guard result == 0 else {
+            throw LocalClusterError("could not run `\(command)`: \(String(cString: strerror(result)))")
+        }
+        return Child(pid: pid, commandLine: command, capture: capture)
+    }
+
     /// Runs `executable` with `arguments`, as `user` via `runuser` when given (root only),
-    /// returning combined stdout and stderr. Throws when the exit status is not 0.
+    /// returning combined stdout and stderr. Throws when the exit status is not 0, with the
+    /// command line and its output in the message.
     @discardableResult
-    static func run(
+    public static func run(
         _ executable: URL, _ arguments: [String], asUser user: String? = nil,
         currentDirectory: URL? = nil
     ) throws -> String {
@@ -20,63 +137,18 @@ enum Subprocess {
         return output
     }
 
-    static func runAllowingFailure(
+    /// Runs like `run` and returns the exit status (128 + signal when a signal ended it) with the
+    /// combined output, for callers to whom a non-zero status is an answer, not a failure.
+    public static func runAllowingFailure(
         _ executable: URL, _ arguments: [String], asUser user: String? = nil,
         currentDirectory: URL? = nil
     ) throws -> (status: Int32, output: String) {
-        var argv: [String]
-        if let user {
-            argv = [try runuser().path, "-u", user, "--", executable.path] + arguments
-        } else {
-            argv = [executable.path] + arguments
-        }
         var environment = ProcessInfo.processInfo.environment
         environment["LC_MESSAGES"] = "C"  // Error text we show and match on stays in English.
-        let output = try OutputCapture()
-        let status = try spawnAndWait(
-            argv, environment: environment.map { "\($0.key)=\($0.value)" },
-            currentDirectory: currentDirectory?.path, outputDescriptor: output.descriptor)
-        return (status, output.contents())
-    }
-
-    /// posix_spawn + waitpid rather than Foundation's `Process`: `pg_ctl start` leaves the
-    /// postmaster running with descriptors inherited from its parent, and `Process` (whose exit
-    /// detection and output pipes rely on descriptors reaching EOF) then waits forever. Here the
-    /// child gets only stdin (/dev/null) and stdout/stderr (a temporary file); every other
-    /// descriptor, such as other threads' database sockets, is closed in the child.
-    private static func spawnAndWait(
-        _ argv: [String], environment: [String], currentDirectory: String?, outputDescriptor: Int32
-    ) throws -> Int32 {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outputDescriptor, 1)
-        posix_spawn_file_actions_adddup2(&actions, outputDescriptor, 2)
-        if let closeFrom = GlibcExtensions.addCloseFrom {
-            _ = closeFrom(&actions, 3)
-        }
-        if let currentDirectory, let addChdir = GlibcExtensions.addChdir {
-            _ = addChdir(&actions, currentDirectory)
-        }
-        var pid: pid_t = 0
-        let result = withCStringArray(argv) { argvPointers in
-            withCStringArray(environment) { environmentPointers in
-                posix_spawn(&pid, argvPointers[0]!, &actions, nil, argvPointers, environmentPointers)
-            }
-        }
-        guard result == 0 else {
-            throw LocalClusterError("could not run `\(argv.joined(separator: " "))`: \(String(cString: strerror(result)))")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else {
-                throw LocalClusterError("waiting for `\(argv[0])` failed: \(String(cString: strerror(errno)))")
-            }
-        }
-        // WIFEXITED / WEXITSTATUS are macros; decode the wait status by hand.
-        let signal = status & 0x7f
-        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+        let child = try start(executable, arguments, asUser: user, environment: environment,
+                              currentDirectory: currentDirectory, output: .combined)
+        let status = try child.wait()
+        return (status, child.capturedOutput())
     }
 
     private static func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
@@ -111,7 +183,8 @@ enum Subprocess {
 }
 
 /// A temporary file that collects a child's output; removed from the directory at once so
-/// nothing is left behind, readable through the open handle.
+/// nothing is left behind, readable through the open handle. A file rather than a pipe: a
+/// child that writes more than a pipe holds never blocks on a parent that reads only at the end.
 private final class OutputCapture {
     let descriptor: Int32
 

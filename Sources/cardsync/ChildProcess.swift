@@ -1,11 +1,13 @@
 import CardCore
 import Foundation
+import LocalPostgres
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Runs this same executable as a child process and measures it: wall time and peak resident
-/// memory from the kernel's accounting (`wait4`), so benchmarks measure the real command.
+/// Runs this same executable as a child process and measures it: wall time, and peak resident
+/// memory sampled from the child's /proc status, so benchmarks measure the real command.
+/// Starting and reaping is `Subprocess`'s (LocalPostgres), the one spawning primitive.
 struct ChildProcess {
     struct Outcome {
         var status: Int32
@@ -29,49 +31,32 @@ struct ChildProcess {
         return nil
     }
 
-    /// Runs `cardsync ARGS...`; stdout is captured to a temporary file, stderr passes through.
-    static func runCardsync(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("cardsync-child-\(getpid())-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: out) }
-        let fd = open(out.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw CommandFailure("cannot create \(out.path): \(String(cString: strerror(errno)))") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fd, 1)
-        posix_spawn_file_actions_addclose(&actions, fd)
-        let argv = [selfPath] + arguments
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        let envStrings = env.map { "\($0.key)=\($0.value)" }
-        var cArgs = argv.map { strdup($0) } + [nil]
-        var cEnv = envStrings.map { strdup($0) } + [nil]
-        defer {
-            cArgs.forEach { free($0) }
-            cEnv.forEach { free($0) }
-        }
-        let started = ContinuousClock.now
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, selfPath, &actions, nil, &cArgs, &cEnv)
-        close(fd)
-        guard rc == 0 else { throw CommandFailure("cannot start \(selfPath): \(String(cString: strerror(rc)))") }
-        // Peak memory is read from the child's own /proc status (VmHWM) while it runs: the
-        // kernel's ru_maxrss for a spawned child also counts the parent's memory at spawn time.
-        var status: Int32 = 0
-        var peakKiB = 0
+    /// Starts `cardsync ARGS...` with our environment plus `environment`, returning at once.
+    static func startCardsync(_ arguments: [String], environment: [String: String] = [:],
+                              output: Subprocess.Output) throws -> Subprocess.Child {
+        let merged = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
+        return try Subprocess.start(URL(fileURLWithPath: selfPath), arguments, environment: merged, output: output)
+    }
+
+    /// Waits for `child`, handing its peak memory so far (KiB) to `sample` every 20 ms while it
+    /// runs. Sampled rather than taken from `wait4`'s ru_maxrss: for a spawned child the kernel
+    /// also counts the parent's memory at spawn time. Returns the exit status (128 + signal).
+    static func waitSamplingPeak(_ child: Subprocess.Child, _ sample: (Int) -> Void) throws -> Int32 {
         while true {
-            if let hwm = Self.highWaterMarkKiB(pid) { peakKiB = max(peakKiB, hwm) }
-            let done = waitpid(pid, &status, WNOHANG)
-            if done == pid { break }
-            if done < 0 && errno != EINTR {
-                throw CommandFailure("waiting for the child failed: \(String(cString: strerror(errno)))")
-            }
+            if let hwm = highWaterMarkKiB(child.pid) { sample(hwm) }
+            if let status = try child.exitStatusIfFinished() { return status }
             usleep(20_000)
         }
+    }
+
+    /// Runs `cardsync ARGS...`; stdout is captured to a temporary file, stderr passes through.
+    static func runCardsync(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+        let started = ContinuousClock.now
+        let child = try startCardsync(arguments, environment: environment, output: .standardOutput)
+        var peakKiB = 0
+        let status = try waitSamplingPeak(child) { peakKiB = max(peakKiB, $0) }
         let elapsed = ContinuousClock.now - started
-        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Outcome(status: exitStatus, seconds: elapsed.seconds,
-                       maxRSSBytes: peakKiB * 1024,
-                       stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "")
+        return Outcome(status: status, seconds: elapsed.seconds, maxRSSBytes: peakKiB * 1024,
+                       stdout: child.capturedOutput())
     }
 }
