@@ -41,9 +41,10 @@ if [ -x "$(dirname "$(command -v "$swiftc")")/ld.lld" ]; then flags+=(-use-ld=ll
 
 echo "building $bin"
 build_start=$SECONDS
-"$swiftc" "${flags[@]}" -wmo -module-name CardCore -emit-module -emit-module-path "$out/module/CardCore.swiftmodule" \
+# -package-name as SwiftPM passes it: CardCore has `package` declarations for the other modules.
+"$swiftc" "${flags[@]}" -package-name cardsync -wmo -module-name CardCore -emit-module -emit-module-path "$out/module/CardCore.swiftmodule" \
   -c -o "$out/CardCore.o" Sources/CardCore/*.swift
-"$swiftc" "${flags[@]}" -module-name QueueFuzz -D CARDSYNC_FUZZ -I "$out/module" -o "$bin" \
+"$swiftc" "${flags[@]}" -package-name cardsync -module-name QueueFuzz -D CARDSYNC_FUZZ -I "$out/module" -o "$bin" \
   Fuzz/QueueFuzzTarget.swift Tests/CardSyncTests/FuzzRegressionTests.swift "${queue_sources[@]}" "$out/CardCore.o"
 echo "built in $((SECONDS - build_start)) s"
 

@@ -1,3 +1,5 @@
+import PostgresClient
+
 /// Set-based loaders for a synthetic but consistent central database, used by
 /// `cardsync bench report` and by the reports' randomized tests.
 ///
@@ -10,7 +12,7 @@
 /// the most recent applications are open at every stage. Form data carries no personal data.
 
 /// `$1` integer: how many agencies (`BENCH-01`…).
-public let benchmarkAgenciesSQL = #"""
+public let benchmarkAgenciesSQL: PostgresQuery = #"""
 INSERT INTO cardsync.agencies (code, name, district, channel, registered_at)
 SELECT 'BENCH-' || lpad(g::text, 2, '0'),
        CASE WHEN g = $1::integer THEN '网上办事大厅' ELSE '第' || g || '社保卡服务网点' END,
@@ -21,7 +23,7 @@ FROM generate_series(1, $1::integer) AS g
 """#
 
 /// Creates the session-local table `bench_apps` that `benchmarkApplicationsTableSQL` fills.
-public let benchmarkCreateTableSQL = #"""
+public let benchmarkCreateTableSQL: PostgresQuery = #"""
 CREATE TEMP TABLE bench_apps (
     i bigint PRIMARY KEY, application_id uuid NOT NULL, agency text NOT NULL,
     issuing_agency text NOT NULL, other_agency text NOT NULL, fate bigint NOT NULL,
@@ -37,7 +39,7 @@ CREATE TEMP TABLE bench_apps (
 ///
 /// `$1` bigint: applications; `$2` integer: agencies; `$3` timestamptz: end of the history;
 /// `$4` float8: years of history; `$5` bigint: a seed mixed into every hash.
-public let benchmarkApplicationsTableSQL = #"""
+public let benchmarkApplicationsTableSQL: PostgresQuery = #"""
 INSERT INTO bench_apps
 WITH base AS (
     SELECT i,
@@ -95,7 +97,7 @@ FROM staged3
 """#
 
 /// Fills `cardsync.applications` from `bench_apps` (no parameters).
-public let benchmarkApplicationsSQL = #"""
+public let benchmarkApplicationsSQL: PostgresQuery = #"""
 INSERT INTO cardsync.applications (
     application_id, owning_agency, channel, child_id_number, status, held_status, version, form,
     card_number, dispatched_to, issued_by, submitted_at, closed_at, last_ledger_id)
@@ -125,7 +127,7 @@ FROM bench_apps
 
 /// Fills `cardsync.ledger` from `bench_apps` (no parameters): every stage that happened is one
 /// applied event; ledger ids are `application number * 10 + stage`.
-public let benchmarkLedgerSQL = #"""
+public let benchmarkLedgerSQL: PostgresQuery = #"""
 INSERT INTO cardsync.ledger (ledger_id, event_id, application_id, type, origin, agency_code, seq,
                              occurred_at, occurred_offset, recorded_at, data, outcome)
 SELECT i * 10 + stage, md5('cardsync-bench-event-' || application_id::text || '-' || stage)::uuid,
@@ -152,7 +154,7 @@ WHERE at IS NOT NULL
 
 /// Fills `cardsync.conflicts` from `bench_apps` (no parameters): one `duplicate_application`
 /// conflict per held application, resolved (the other one kept) when its resolution happened.
-public let benchmarkConflictsSQL = #"""
+public let benchmarkConflictsSQL: PostgresQuery = #"""
 INSERT INTO cardsync.conflicts (conflict_id, kind, status, application_ids, agency_codes, event_ids,
                                 detail, detected_at, resolved_at, resolved_by, outcome)
 SELECT i, 'duplicate_application',

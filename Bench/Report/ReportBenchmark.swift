@@ -140,7 +140,7 @@ func median(_ values: [Double]) -> Double {
 /// The secondary (non-constraint) indexes of the tables the benchmark bulk-loads. A partitioned
 /// table's index (the ledger's, migration 7) is defined `ON ONLY` the parent; rebuilt without
 /// `ONLY`, it is made on every partition again, as the migration made it.
-let savedIndexesSQL = #"""
+let savedIndexesSQL: PostgresQuery = #"""
 SELECT i.indexname, replace(i.indexdef, ' ON ONLY ', ' ON ') AS indexdef
 FROM pg_indexes i
 WHERE i.schemaname = 'cardsync' AND i.tablename IN ('ledger', 'applications', 'conflicts')

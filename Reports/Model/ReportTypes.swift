@@ -125,7 +125,9 @@ extension Connection {
     /// Runs a report statement, turning an unknown time zone into a message that says what to do.
     func reportQuery(_ sql: String, _ parameters: [PostgresValue], timezone: String) throws -> QueryResult {
         do {
-            return try query(sql, parameters)
+            // The report statements are this module's constants (Reports/SQL, printed in
+            // docs/reports.md); their values are `$n` parameters.
+            return try query(PostgresQuery(unsafeSQL: sql), parameters)
         } catch let error as PostgresError where error.sqlState == "22023" && error.message.contains("time zone") {
             throw ReportError("unknown time zone \"\(timezone)\": use an IANA name such as Asia/Shanghai, UTC or America/New_York",
                               badArgument: true)

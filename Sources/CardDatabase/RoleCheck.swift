@@ -73,7 +73,7 @@ public struct RoleCheck: Sendable {
     }
 
     /// One row per privilege that differs from the model.
-    static let problemsSQL = """
+    static let problemsSQL: PostgresQuery = """
         WITH t AS (SELECT c.oid, 'cardsync.' || c.relname AS name, c.relname FROM pg_class c
                    WHERE c.relnamespace = 'cardsync'::regnamespace AND c.relkind IN ('r', 'p', 'v')),
              f AS (SELECT p.oid, p.oid::regprocedure::text AS name, p.prosecdef FROM pg_proc p

@@ -48,21 +48,31 @@ public final class Connection: @unchecked Sendable {
         PQfinish(handle)
     }
 
-    /// Runs one statement and returns its rows. Parameters are bound as `$1`, `$2`, … with
-    /// explicit types; values are never spliced into the SQL text.
+    /// Runs one statement and returns its rows. Values are bind parameters with explicit types,
+    /// never spliced into the SQL text: interpolated into the query (`\(.text(code))`), or as
+    /// `$1`, `$2`, … in the text with `parameters` (one or the other, not both).
     @discardableResult
-    public func query(_ sql: String, _ parameters: [PostgresValue] = []) throws -> QueryResult {
-        QueryResult(handle: try run(sql, parameters))
+    public func query(_ query: PostgresQuery, _ parameters: [PostgresValue] = []) throws -> QueryResult {
+        QueryResult(handle: try run(query.sql, Self.binds(query, parameters)))
     }
 
     /// Runs one statement for its effect and returns the affected-row count from the command
-    /// tag (0 for commands that report none, such as DDL).
+    /// tag (0 for commands that report none, such as DDL). Values as for `query`.
     @discardableResult
-    public func execute(_ sql: String, _ parameters: [PostgresValue] = []) throws -> Int {
-        try run(sql, parameters).affectedRows
+    public func execute(_ query: PostgresQuery, _ parameters: [PostgresValue] = []) throws -> Int {
+        try run(query.sql, Self.binds(query, parameters)).affectedRows
     }
 
-    /// Runs several `;`-separated statements without parameters, for migrations and setup.
+    /// The statement's values: interpolated, or given as `parameters`, never both (their `$n`
+    /// would collide).
+    static func binds(_ query: PostgresQuery, _ parameters: [PostgresValue]) -> [PostgresValue] {
+        precondition(query.binds.isEmpty || parameters.isEmpty,
+                     "bind values by interpolation or as $n with parameters, not both")
+        return query.binds.isEmpty ? parameters : query.binds
+    }
+
+    /// Runs several `;`-separated statements as they are, without parameters: migrations and
+    /// setup only, whose text is the program's own. Never put a value in it.
     /// Outside an explicit transaction PostgreSQL runs the whole string as one implicit
     /// transaction, so a failing statement undoes the ones before it.
     public func executeScript(_ sql: String) throws {

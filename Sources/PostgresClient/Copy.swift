@@ -9,8 +9,10 @@ extension Connection {
     /// is inserted, and the body's error is rethrown. If the server rejects a row, its error
     /// (SQLSTATE, message, detail, context with the line number) is thrown.
     @discardableResult
-    public func copyIn(_ sql: String, _ body: (CopyWriter) throws -> Void) throws -> Int {
-        try startCopy(sql, expecting: PGRES_COPY_IN, direction: "FROM STDIN")
+    public func copyIn(_ statement: PostgresQuery, _ body: (CopyWriter) throws -> Void) throws -> Int {
+        // COPY takes no bind parameters: its values are the rows.
+        precondition(statement.binds.isEmpty, "a COPY statement cannot bind values")
+        try startCopy(statement.sql, expecting: PGRES_COPY_IN, direction: "FROM STDIN")
         let writer = CopyWriter(connection: self)
         defer { writer.close() }
         do {
@@ -40,8 +42,9 @@ extension Connection {
     /// If `chunk` throws, the statement is cancelled on the server, the rest of the stream is
     /// discarded, and the closure's error is rethrown.
     @discardableResult
-    public func copyOut(_ sql: String, _ chunk: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
-        try startCopy(sql, expecting: PGRES_COPY_OUT, direction: "TO STDOUT")
+    public func copyOut(_ statement: PostgresQuery, _ chunk: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        precondition(statement.binds.isEmpty, "a COPY statement cannot bind values")
+        try startCopy(statement.sql, expecting: PGRES_COPY_OUT, direction: "TO STDOUT")
         var chunkError: Error?
         while true {
             var data: UnsafeMutablePointer<CChar>?

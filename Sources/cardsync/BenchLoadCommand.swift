@@ -204,7 +204,7 @@ private struct LoadWorld {
     func check(_ summary: WorkloadSummary) throws -> [String] {
         var problems: [String] = []
         let central = try Connection(conninfo: database)
-        func count(_ sql: String, _ parameters: [PostgresValue] = []) throws -> Int {
+        func count(_ sql: PostgresQuery, _ parameters: [PostgresValue] = []) throws -> Int {
             Int(try central.query(sql, parameters)[0].decode(Int64.self, at: 0))
         }
         let agencyEvents = try count("SELECT count(*) FROM cardsync.ledger WHERE origin = 'agency'")

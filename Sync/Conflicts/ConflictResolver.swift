@@ -114,28 +114,28 @@ public struct ConflictResolver {
         self.logger = logger
     }
 
-    static let lockSQL = "SELECT \(ConflictRecord.columns) FROM cardsync.conflicts WHERE conflict_id = $1 FOR UPDATE"
+    static let lockSQL: PostgresQuery = "SELECT \(unescaped: ConflictRecord.columns) FROM cardsync.conflicts WHERE conflict_id = $1 FOR UPDATE"
 
-    static let applicationsSQL = """
-        SELECT \(CentralRowMapper.applicationColumns) FROM cardsync.applications WHERE application_id = ANY($1::uuid[])
+    static let applicationsSQL: PostgresQuery = """
+        SELECT \(unescaped: CentralRowMapper.applicationColumns) FROM cardsync.applications WHERE application_id = ANY($1::uuid[])
         """
 
     /// Active applications (not on hold, not terminal) of a child outside a set.
-    static let otherActiveSQL = """
+    static let otherActiveSQL: PostgresQuery = """
         SELECT application_id, owning_agency, status FROM cardsync.applications
-        WHERE child_id_number = $1 AND status IN (\(ApplicationStatus.activeSQLList))
+        WHERE child_id_number = $1 AND status IN (\(unescaped: ApplicationStatus.activeSQLList))
           AND NOT (application_id = ANY($2::uuid[]))
         ORDER BY application_id
         """
 
     /// Applications of a child whose card was issued, outside a set.
-    static let issuedSQL = """
+    static let issuedSQL: PostgresQuery = """
         SELECT application_id, issued_by FROM cardsync.applications
         WHERE child_id_number = $1 AND status = 'issued' AND NOT (application_id = ANY($2::uuid[]))
         ORDER BY submitted_at, application_id
         """
 
-    static let closeSQL = """
+    static let closeSQL: PostgresQuery = """
         UPDATE cardsync.conflicts SET
             status = 'resolved', outcome = $2, resolved_by = $3, resolved_at = now(), note = $4,
             detail = CASE WHEN $5::bool

@@ -24,8 +24,8 @@ public struct ConflictReview {
 
     // MARK: List
 
-    static let listSQL = """
-        SELECT \(ConflictRecord.columns) FROM cardsync.conflicts
+    static let listSQL: PostgresQuery = """
+        SELECT \(unescaped: ConflictRecord.columns) FROM cardsync.conflicts
         WHERE ($1::text = 'all' OR status = $1::text)
           AND ($2::text IS NULL OR kind = $2::text)
           AND ($3::text IS NULL OR agency_codes @> ARRAY[$3::text])
@@ -48,22 +48,22 @@ public struct ConflictReview {
 
     // MARK: Show
 
-    static let oneSQL = "SELECT \(ConflictRecord.columns) FROM cardsync.conflicts WHERE conflict_id = $1"
+    static let oneSQL: PostgresQuery = "SELECT \(unescaped: ConflictRecord.columns) FROM cardsync.conflicts WHERE conflict_id = $1"
 
-    static let applicationsSQL = """
+    static let applicationsSQL: PostgresQuery = """
         SELECT application_id, owning_agency, channel, status, held_status, version, form::text AS form,
                (extract(epoch FROM submitted_at) * 1000000)::int8 AS submitted_us, card_number
         FROM cardsync.applications WHERE application_id = ANY($1::uuid[])
         """
 
-    static let eventsSQL = """
-        SELECT \(CentralRowMapper.ledgerColumns), outcome FROM cardsync.ledger
+    static let eventsSQL: PostgresQuery = """
+        SELECT \(unescaped: CentralRowMapper.ledgerColumns), outcome FROM cardsync.ledger
         WHERE ledger_id = ANY($1::int8[]) OR event_id = ANY($2::uuid[])
         ORDER BY ledger_id
         """
 
-    static let historySQL = """
-        SELECT \(CentralRowMapper.ledgerColumns), outcome FROM cardsync.ledger
+    static let historySQL: PostgresQuery = """
+        SELECT \(unescaped: CentralRowMapper.ledgerColumns), outcome FROM cardsync.ledger
         WHERE application_id = ANY($1::uuid[]) AND type IN ('conflict_opened', 'conflict_resolved')
           AND data->>'conflict_id' = $2::int8::text
         ORDER BY ledger_id

@@ -30,7 +30,7 @@ enum BatchStateLoader {
         // scan of the whole projection. An application can come back twice; `put` keeps one.
         var store = LifecycleStore()
         let mine = Result {
-            (try connection.query("SELECT \(CentralRowMapper.applicationColumns) FROM cardsync.applications WHERE application_id = ANY($1::uuid[])",
+            (try connection.query("SELECT \(unescaped: CentralRowMapper.applicationColumns) FROM cardsync.applications WHERE application_id = ANY($1::uuid[])",
                                   [.uuidArray(ids)]).map(CentralRowMapper.decodeApplication),
              try pendingEvents(of: ids, awaiting: awaiting, on: connection))
         }
@@ -57,14 +57,14 @@ enum BatchStateLoader {
     private static func openApplications(ofChildren children: [String], on connection: Connection) throws -> [ApplicationState] {
         guard !children.isEmpty else { return [] }
         return try connection.query("""
-            SELECT \(CentralRowMapper.applicationColumns) FROM cardsync.applications
-            WHERE status IN (\(ApplicationStatus.activeSQLList))
+            SELECT \(unescaped: CentralRowMapper.applicationColumns) FROM cardsync.applications
+            WHERE status IN (\(unescaped: ApplicationStatus.activeSQLList))
               AND child_id_number = ANY($1::text[])
             UNION ALL
-            SELECT \(CentralRowMapper.applicationColumns) FROM cardsync.applications
+            SELECT \(unescaped: CentralRowMapper.applicationColumns) FROM cardsync.applications
             WHERE status = 'on_hold' AND child_id_number = ANY($1::text[])
             UNION ALL
-            SELECT \(CentralRowMapper.applicationColumns) FROM cardsync.applications
+            SELECT \(unescaped: CentralRowMapper.applicationColumns) FROM cardsync.applications
             WHERE status = 'issued' AND child_id_number = ANY($1::text[])
             """, [.textArray(children)]).map(CentralRowMapper.decodeApplication)
     }
@@ -74,10 +74,10 @@ enum BatchStateLoader {
     private static func pendingEvents(of ids: [UUID], awaiting: [UUID], on connection: Connection) throws -> [LedgerEvent] {
         guard !ids.isEmpty || !awaiting.isEmpty else { return [] }
         return try connection.query("""
-            SELECT \(CentralRowMapper.ledgerColumns) FROM cardsync.ledger
+            SELECT \(unescaped: CentralRowMapper.ledgerColumns) FROM cardsync.ledger
             WHERE outcome = 'pending' AND application_id = ANY($1::uuid[])
             UNION ALL
-            SELECT \(CentralRowMapper.ledgerColumns) FROM cardsync.ledger
+            SELECT \(unescaped: CentralRowMapper.ledgerColumns) FROM cardsync.ledger
             WHERE outcome = 'pending' AND awaits_application AND application_id = ANY($2::uuid[])
             """, [.uuidArray(ids), .uuidArray(awaiting)]).map(CentralRowMapper.decodeLedgerEvent)
     }

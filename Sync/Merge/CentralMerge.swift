@@ -272,7 +272,7 @@ public struct CentralMerge {
         var known: [UUID: LedgerEvent] = [:]
         let ids = events.map(\.eventID)
         if !ids.isEmpty {
-            let rows = try conn.query("SELECT \(CentralRowMapper.ledgerColumns) FROM cardsync.ledger WHERE event_id = ANY($1::uuid[])",
+            let rows = try conn.query("SELECT \(unescaped: CentralRowMapper.ledgerColumns) FROM cardsync.ledger WHERE event_id = ANY($1::uuid[])",
                                       [.uuidArray(ids)])
             for row in rows {
                 let event = try CentralRowMapper.decodeLedgerEvent(row)

@@ -16,7 +16,7 @@ enum LedgerReplay {
         var count = 0
         while true {
             let rows = try conn.query("""
-                SELECT \(CentralRowMapper.ledgerColumns) FROM cardsync.ledger
+                SELECT \(unescaped: CentralRowMapper.ledgerColumns) FROM cardsync.ledger
                 WHERE ledger_id > $1 ORDER BY ledger_id LIMIT $2
                 """, [.int64(after), .int64(Int64(pageSize))])
             if rows.isEmpty { break }

@@ -5,7 +5,7 @@ import PostgresClient
 
 /// Appends rows to the ledger with binary COPY, and moves pending events to their outcome.
 enum LedgerWriter {
-    static let copySQL = """
+    static let copySQL: PostgresQuery = """
         COPY cardsync.ledger (ledger_id, event_id, application_id, type, origin, agency_code, seq,
                               occurred_at, occurred_offset, data, outcome, awaits_application)
         FROM STDIN (FORMAT binary)

@@ -32,7 +32,7 @@ enum ProjectionWriter {
     }
 
     static func copy(_ apps: [ApplicationState], into table: String, on conn: Connection) throws {
-        _ = try conn.copyIn("COPY \(table) (\(columns)) FROM STDIN (FORMAT binary)") { writer in
+        _ = try conn.copyIn("COPY \(unescaped: table) (\(unescaped: columns)) FROM STDIN (FORMAT binary)") { writer in
             var encoder = BinaryCopyEncoder()
             var json: [UInt8] = []
             for app in apps {

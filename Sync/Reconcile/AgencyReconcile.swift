@@ -136,7 +136,7 @@ public final class AgencyReconcile {
     private func centralTotals(_ code: String, bytes: inout Int) throws -> (events: BucketDigest, decisions: BucketDigest) {
         var received = 0
         let totals = try connection.withTransaction(isolation: .repeatableRead) { conn in
-            func total(_ sql: String) throws -> BucketDigest {
+            func total(_ sql: PostgresQuery) throws -> BucketDigest {
                 let rows = try conn.query(sql, [.text(code)])
                 received += Self.wireBytes(rows)
                 guard let row = rows.first else { return BucketDigest() }

@@ -1,3 +1,4 @@
+import PostgresClient
 /// The central side of `cardsync reconcile`: per-bucket digests of an agency's event ids and
 /// the ids of chosen buckets, each one set-based statement over the checked functions of
 /// migration 6 (`agency_events`, `agency_delivered_events`), so that an agency's own role can
@@ -29,38 +30,38 @@ enum ReconcileSQL {
 
     /// One row (n, x): the whole set's count and XOR, compared first; the buckets are only
     /// needed when it differs. `$1` agency.
-    static let eventTotal = """
-        SELECT count(*) AS n, coalesce(bit_xor(\(hash)), 0) AS x FROM (\(agencyEvents)) s
+    static let eventTotal: PostgresQuery = """
+        SELECT count(*) AS n, coalesce(bit_xor(\(unescaped: hash)), 0) AS x FROM (\(unescaped: agencyEvents)) s
         """
 
     /// One row (n, x) for the agency's delivered decisions. `$1` agency.
-    static let decisionTotal = """
-        SELECT count(*) AS n, coalesce(bit_xor(\(hash)), 0) AS x FROM (\(deliveredDecisions)) s
+    static let decisionTotal: PostgresQuery = """
+        SELECT count(*) AS n, coalesce(bit_xor(\(unescaped: hash)), 0) AS x FROM (\(unescaped: deliveredDecisions)) s
         """
 
     /// Rows (bucket, n, x) for the agency's events. `$1` agency, `$2` bucket mask.
-    static let eventDigest = """
-        SELECT \(bucket) AS bucket, count(*) AS n, bit_xor(\(hash)) AS x
-        FROM (\(agencyEvents)) s GROUP BY 1
+    static let eventDigest: PostgresQuery = """
+        SELECT \(unescaped: bucket) AS bucket, count(*) AS n, bit_xor(\(unescaped: hash)) AS x
+        FROM (\(unescaped: agencyEvents)) s GROUP BY 1
         """
 
     /// Rows (bucket, n, x) for the agency's delivered decisions. `$1` agency, `$2` bucket mask.
-    static let decisionDigest = """
-        SELECT \(bucket) AS bucket, count(*) AS n, bit_xor(\(hash)) AS x
-        FROM (\(deliveredDecisions)) s GROUP BY 1
+    static let decisionDigest: PostgresQuery = """
+        SELECT \(unescaped: bucket) AS bucket, count(*) AS n, bit_xor(\(unescaped: hash)) AS x
+        FROM (\(unescaped: deliveredDecisions)) s GROUP BY 1
         """
 
     /// Rows (event_id, seq) of the agency's events in the buckets `$3` (int8[]).
-    static let eventsInBuckets = """
-        SELECT event_id, seq FROM (\(agencyEvents)) s WHERE \(bucket) = ANY($3::int8[])
+    static let eventsInBuckets: PostgresQuery = """
+        SELECT event_id, seq FROM (\(unescaped: agencyEvents)) s WHERE \(unescaped: bucket) = ANY($3::int8[])
         """
 
     /// Rows (event_id, delivery_id) of the agency's delivered decisions in the buckets `$3` (int8[]).
-    static let decisionsInBuckets = """
-        SELECT event_id, delivery_id FROM (\(deliveredDecisions)) s WHERE \(bucket) = ANY($3::int8[])
+    static let decisionsInBuckets: PostgresQuery = """
+        SELECT event_id, delivery_id FROM (\(unescaped: deliveredDecisions)) s WHERE \(unescaped: bucket) = ANY($3::int8[])
         """
 
     /// Which of the given event ids (`$2` uuid[]) the ledger holds, whoever recorded them:
     /// rows (event_id). `$1` agency.
-    static let ledgerEventsByID = "SELECT event_id FROM cardsync.ledger_holds_events($1, $2)"
+    static let ledgerEventsByID: PostgresQuery = "SELECT event_id FROM cardsync.ledger_holds_events($1, $2)"
 }

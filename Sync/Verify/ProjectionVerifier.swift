@@ -128,12 +128,13 @@ public struct ProjectionVerifier {
         for row in missing {
             found.append("application \(try row.decode(String.self, column: "id")): \(try row.decode(String.self, column: "what"))")
         }
+        // Column names of this program, never values: spliced as SQL text below.
         let fields = ["owning_agency", "channel", "child_id_number", "status", "held_status", "version", "form",
                       "field_stamps", "verified_documents", "card_number", "dispatched_to", "issued_by",
                       "submitted_at", "closed_at", "last_ledger_id"]
         let differing = fields.map { "CASE WHEN a.\($0) IS DISTINCT FROM r.\($0) THEN '\($0)' END" }.joined(separator: ", ")
         let rows = try conn.query("""
-            SELECT a.application_id::text AS id, array_remove(ARRAY[\(differing)], NULL) AS fields,
+            SELECT a.application_id::text AS id, array_remove(ARRAY[\(unescaped: differing)], NULL) AS fields,
                    a.status AS live_status, r.status AS rebuilt_status
             FROM cardsync.applications a JOIN pg_temp.verify_applications r USING (application_id)
             WHERE (a.*) IS DISTINCT FROM (r.*)

@@ -20,7 +20,7 @@ import Testing
         return (db, app, dir)
     }
 
-    private static func count(_ db: String, _ sql: String) throws -> Int {
+    private static func count(_ db: String, _ sql: PostgresQuery) throws -> Int {
         let rows = try Connection(conninfo: db).query(sql)
         return Int(try rows[0].decode(Int64.self, at: 0))
     }

@@ -40,7 +40,7 @@ struct BenchmarkTests {
         options.agencies = 5
         let bench = ReportBenchmark(options: options)
         let end = try c.query("SELECT now() AS now")[0].decode(PostgresTimestamp.self, column: "now")
-        let indexesSQL = "SELECT indexname || ': ' || indexdef AS i FROM pg_indexes WHERE schemaname = 'cardsync' ORDER BY 1"
+        let indexesSQL: PostgresQuery = "SELECT indexname || ': ' || indexdef AS i FROM pg_indexes WHERE schemaname = 'cardsync' ORDER BY 1"
         let before = try c.query(indexesSQL).map { try $0.decode(String.self, column: "i") }
         _ = try bench.load(c, applications: 5000, years: 2, end: end)
         let after = try c.query(indexesSQL).map { try $0.decode(String.self, column: "i") }

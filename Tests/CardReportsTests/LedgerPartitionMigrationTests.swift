@@ -44,7 +44,7 @@ struct LedgerPartitionMigrationTests {
             .decode(String.self, column: "d")
     }
 
-    static func count(_ db: Connection, _ sql: String, _ parameters: [PostgresValue] = []) throws -> Int {
+    static func count(_ db: Connection, _ sql: PostgresQuery, _ parameters: [PostgresValue] = []) throws -> Int {
         Int(try db.query(sql, parameters)[0].decode(Int64.self, at: 0))
     }
 

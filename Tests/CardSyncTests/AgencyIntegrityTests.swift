@@ -34,7 +34,7 @@ struct AgencyIntegrityTests {
     func agenciesArePermanent() throws {
         let world = try SyncWorld()
         try world.register(SyncFixture.agency)
-        for statement in ["DELETE FROM cardsync.agencies WHERE code = $1",
+        for statement: PostgresQuery in ["DELETE FROM cardsync.agencies WHERE code = $1",
                           "UPDATE cardsync.agencies SET code = 'CS-FR-999' WHERE code = $1"] {
             #expect {
                 try world.db.execute(statement, [.text(SyncFixture.agency.code)])

@@ -90,7 +90,7 @@ final class ConflictWorld: @unchecked Sendable {
             .decode(String.self, column: "outcome")
     }
 
-    func count(_ sql: String, _ parameters: [PostgresValue] = []) throws -> Int {
+    func count(_ sql: PostgresQuery, _ parameters: [PostgresValue] = []) throws -> Int {
         Int(try db.query(sql, parameters)[0].decode(Int64.self, at: 0))
     }
 

@@ -58,7 +58,7 @@ final class FaultQueue {
         #expect(ids.count == eventIDs.count, "ledger holds \(ids.count) of \(eventIDs.count) events", sourceLocation: sourceLocation)
         #expect(Set(ids) == Set(eventIDs.map(\.lowercased)), "the ledger's events are the queue's valid events",
                 sourceLocation: sourceLocation)
-        func count(_ sql: String) throws -> Int { Int(try db.query(sql)[0].decode(Int64.self, at: 0)) }
+        func count(_ sql: PostgresQuery) throws -> Int { Int(try db.query(sql)[0].decode(Int64.self, at: 0)) }
         #expect(try count("SELECT count(*) FROM cardsync.applications") == applications, sourceLocation: sourceLocation)
         #expect(try count("SELECT count(*) FROM cardsync.staged_lines") == 0, "no staged line left", sourceLocation: sourceLocation)
         #expect(try count("SELECT count(*) FROM cardsync.staged_batches WHERE merged_at IS NULL") == 0, sourceLocation: sourceLocation)

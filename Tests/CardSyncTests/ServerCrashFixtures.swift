@@ -136,7 +136,7 @@ final class CrashWorld: @unchecked Sendable {
         return (Int(try row.decode(Int64.self, at: 0)), Int(try row.decode(Int64.self, at: 1)))
     }
 
-    func count(_ sql: String) throws -> Int { Int(try db.query(sql)[0].decode(Int64.self, at: 0)) }
+    func count(_ sql: PostgresQuery) throws -> Int { Int(try db.query(sql)[0].decode(Int64.self, at: 0)) }
 }
 
 /// Holds one server process at a chosen point until the test crashes the server: a trigger the

@@ -80,11 +80,11 @@ struct StagedReconcileTests {
                               logger: .init(label: "test.staged-merge")).mergeAll()
     }
 
-    static func count(_ connection: Connection, _ sql: String, _ parameters: [PostgresValue] = []) throws -> Int {
+    static func count(_ connection: Connection, _ sql: PostgresQuery, _ parameters: [PostgresValue] = []) throws -> Int {
         Int(try connection.query(sql, parameters)[0].decode(Int64.self, at: 0))
     }
 
-    static func uuids(_ connection: Connection, _ sql: String, _ parameters: [PostgresValue] = []) throws -> [UUID] {
+    static func uuids(_ connection: Connection, _ sql: PostgresQuery, _ parameters: [PostgresValue] = []) throws -> [UUID] {
         try connection.query(sql, parameters).map { try $0.decode(UUID.self, at: 0) }
     }
 

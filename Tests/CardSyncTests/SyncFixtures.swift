@@ -68,13 +68,13 @@ final class SyncWorld: @unchecked Sendable {
 
     // MARK: Central counts and queries
 
-    func count(_ sql: String, _ parameters: [PostgresValue] = []) throws -> Int {
+    func count(_ sql: PostgresQuery, _ parameters: [PostgresValue] = []) throws -> Int {
         let rows = try db.query(sql, parameters)
         return Int(try rows[0].decode(Int64.self, at: 0))
     }
 
     /// The first column of every row, as text.
-    func texts(_ sql: String, _ parameters: [PostgresValue] = []) throws -> [String] {
+    func texts(_ sql: PostgresQuery, _ parameters: [PostgresValue] = []) throws -> [String] {
         try db.query(sql, parameters).map { try $0.decode(String?.self, at: 0) ?? "NULL" }
     }
 

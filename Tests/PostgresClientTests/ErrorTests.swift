@@ -33,12 +33,12 @@ struct ServerErrorTests {
 
     @Test("a failed statement keeps its SQL text, never its parameters, out of the description")
     func statementKept() throws {
-        let sql = "INSERT INTO cards VALUES ($1, $2)"
+        let sql: PostgresQuery = "INSERT INTO cards VALUES ($1, $2)"
         try connection.execute(sql, ["110101199003074514", "王小明"])
         let error = #expect(throws: PostgresError.self) { try connection.execute(sql, ["110101199003074514", "王小明"]) }
-        #expect(error?.statement == sql)
+        #expect(error?.statement == sql.sql)
         #expect(error?.description.contains("INSERT") == false, "the description names the failure, not the statement")
-        #expect(error?.detailedDescription.contains("STATEMENT: \(sql)") == true)
+        #expect(error?.detailedDescription.contains("STATEMENT: \(sql.sql)") == true)
     }
 
     @Test("a syntax error reports its position")

@@ -13,7 +13,7 @@ struct ParameterRoundTripTests {
 
     /// Sends `value` as `$1`, casts it to `sqlType` on the server and reads it back.
     private func roundTrip<T: PostgresDecodable>(_ value: PostgresValue, as sqlType: String, _ type: T.Type) throws -> T {
-        let row = try #require(try connection.query("SELECT $1::\(sqlType) AS value", [value]).first)
+        let row = try #require(try connection.query("SELECT $1::\(unescaped: sqlType) AS value", [value]).first)
         return try row.decode(T.self, column: "value")
     }
 
