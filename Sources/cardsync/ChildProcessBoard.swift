@@ -1,37 +1,48 @@
 import Foundation
+import Synchronization
 
 /// Work handed to benchmark worker threads that each run `cardsync` child processes, and what
-/// those processes did: the first failure stops handing out work.
-final class ChildProcessBoard: @unchecked Sendable {
-    // @unchecked: every field is guarded by `lock`.
-    private let lock = NSLock()
-    private var nextIndex = 0
-    private let count: Int
-    private(set) var peakRSS = 0
-    private(set) var failure: String?
-    /// Wall-clock seconds of each recorded process, in the order they finished.
-    private(set) var seconds: [Double] = []
+/// those processes did: the first failure stops handing out work. Checked by the compiler: all
+/// state lives in one `Mutex`.
+final class ChildProcessBoard: Sendable {
+    private struct State {
+        var nextIndex = 0
+        let count: Int
+        var peakRSS = 0
+        var failure: String?
+        var seconds: [Double] = []
+    }
+    private let state: Mutex<State>
 
-    init(count: Int) { self.count = count }
+    init(count: Int) { state = Mutex(State(count: count)) }
+
+    /// The largest resident set of any recorded process, in bytes.
+    var peakRSS: Int { state.withLock { $0.peakRSS } }
+    /// The first failure recorded, if any.
+    var failure: String? { state.withLock { $0.failure } }
+    /// Wall-clock seconds of each recorded process, in the order they finished.
+    var seconds: [Double] { state.withLock { $0.seconds } }
 
     /// The next item to run, or nil when all are handed out or one has failed.
     func next() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard nextIndex < count, failure == nil else { return nil }
-        defer { nextIndex += 1 }
-        return nextIndex
+        state.withLock { s in
+            guard s.nextIndex < s.count, s.failure == nil else { return nil }
+            defer { s.nextIndex += 1 }
+            return s.nextIndex
+        }
     }
 
     /// Records a finished process; `what` names it in a failure.
     func record(_ what: String, timed: Bool = true, _ outcome: Result<ChildProcess.Outcome, Error>) {
-        lock.lock(); defer { lock.unlock() }
-        switch outcome {
-        case .success(let o):
-            peakRSS = max(peakRSS, o.maxRSSBytes)
-            if timed { seconds.append(o.seconds) }
-            if o.status != 0 { failure = failure ?? "\(what) exited \(o.status)" }
-        case .failure(let error):
-            failure = failure ?? "\(what): \(error)"
+        state.withLock { s in
+            switch outcome {
+            case .success(let o):
+                s.peakRSS = max(s.peakRSS, o.maxRSSBytes)
+                if timed { s.seconds.append(o.seconds) }
+                if o.status != 0 { s.failure = s.failure ?? "\(what) exited \(o.status)" }
+            case .failure(let error):
+                s.failure = s.failure ?? "\(what): \(error)"
+            }
         }
     }
 }

@@ -3,6 +3,7 @@ import CardCore
 import CardSync
 import Dispatch
 import Foundation
+import Synchronization
 import Logging
 import PostgresClient
 
@@ -120,31 +121,30 @@ struct MergeCommand: ParsableCommand {
 }
 
 /// SIGTERM and SIGINT, turned into a flag the merge loop reads between batches.
-final class StopSignal: @unchecked Sendable {
-    // @unchecked: `stopped` is guarded by `lock`; the signal sources are kept alive here.
-    private let lock = NSLock()
-    private var stopped = false
-    private var sources: [DispatchSourceSignal] = []
+final class StopSignal: Sendable {
+    /// Raised by the signal handlers, read by the merge loop.
+    private final class Flag: Sendable { let raised = Mutex(false) }
+    private let flag: Flag
+    /// Only kept alive, never read or changed after `init`, so nothing about it can race.
+    private nonisolated(unsafe) let sources: [DispatchSourceSignal]
 
-    var requested: Bool {
-        lock.lock(); defer { lock.unlock() }
-        return stopped
+    private init(flag: Flag, sources: [DispatchSourceSignal]) {
+        self.flag = flag
+        self.sources = sources
     }
 
+    var requested: Bool { flag.raised.withLock { $0 } }
+
     static func install() -> StopSignal {
-        let stop = StopSignal()
+        let flag = Flag()
+        var sources: [DispatchSourceSignal] = []
         for number in [SIGTERM, SIGINT] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [weak stop] in
-                guard let stop else { return }
-                stop.lock.lock()
-                stop.stopped = true
-                stop.lock.unlock()
-            }
+            source.setEventHandler { flag.raised.withLock { $0 = true } }
             source.resume()
-            stop.sources.append(source)
+            sources.append(source)
         }
-        return stop
+        return StopSignal(flag: flag, sources: sources)
     }
 }
