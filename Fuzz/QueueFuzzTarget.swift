@@ -1,5 +1,5 @@
 // libFuzzer entry point for the outbox reader and validator (built and run by Fuzz/run.sh).
-// The property itself is OutboxFuzzProperty in Tests/CardSyncTests/FuzzRegressionTests.swift,
+// The property itself is OutboxFuzzProperty in Tests/UnitTests/Sync/FuzzRegressionTests.swift,
 // which `swift test` also runs over Fuzz/Corpus.
 import Foundation
 

@@ -10,7 +10,7 @@
 # Built with swiftc, not SwiftPM: SwiftPM (tools version 5.5+) links executables with a
 # renamed entry point, which breaks -parse-as-library fuzz targets on Linux (SwiftPM #4522,
 # #8731). CardCore becomes a module of its own (the validator imports it); the Sync/Queue files
-# below and the property in Tests/CardSyncTests/FuzzRegressionTests.swift go into the fuzz
+# below and the property in Tests/UnitTests/Sync/FuzzRegressionTests.swift go into the fuzz
 # binary itself, so nothing of CardSync's PostgreSQL side or of swift-log is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +45,7 @@ build_start=$SECONDS
 "$swiftc" "${flags[@]}" -package-name cardsync -wmo -module-name CardCore -emit-module -emit-module-path "$out/module/CardCore.swiftmodule" \
   -c -o "$out/CardCore.o" Sources/CardCore/*.swift
 "$swiftc" "${flags[@]}" -package-name cardsync -module-name QueueFuzz -D CARDSYNC_FUZZ -I "$out/module" -o "$bin" \
-  Fuzz/QueueFuzzTarget.swift Tests/CardSyncTests/FuzzRegressionTests.swift "${queue_sources[@]}" "$out/CardCore.o"
+  Fuzz/QueueFuzzTarget.swift Tests/UnitTests/Sync/FuzzRegressionTests.swift "${queue_sources[@]}" "$out/CardCore.o"
 echo "built in $((SECONDS - build_start)) s"
 
 scratch_tmp="$(mktemp -d "${TMPDIR:-/tmp}/cardsync-fuzz.XXXXXX")"

@@ -227,8 +227,9 @@ enum OutboxFuzzProperty {
 /// exercises what the fuzzer starts from, and Fuzz/Corpus/regressions/, the inputs that once
 /// broke it.
 @Suite struct FuzzRegressionTests {
+    // Tests/UnitTests/Sync/ → the repository's root.
     static let corpus = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fuzz/Corpus")
 
     /// Files under `directory`, relative paths sorted (for stable failure messages).
