@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Installs what cardsync needs beyond the Swift toolchain: libpq (headers and pkg-config file),
-# a PostgreSQL server for the embedded cluster and the tests, and Chromium with CJK fonts and
-# poppler to check printed reports. Safe to run twice: it installs only what is missing. Needs
-# root (or sudo) when something is missing.
+# Installs what cardsync needs beyond the Swift toolchain: libpq (headers and pkg-config file)
+# and a PostgreSQL server for the embedded cluster. With --tests also what the tests need:
+# Chromium with CJK fonts and poppler, which the A4 report checks (Tests/CardReportsTests/
+# RenderA4Tests) and Deploy/render-all-reports.sh use to lay reports out, print them to PDF and
+# read the PDF back, and Python's prometheus_client for the metrics tests. Safe to run twice: it
+# installs only what is missing. Needs root (or sudo) when something is missing.
+#
+#   Deploy/install-dependencies.sh [--tests]
 set -euo pipefail
 
-# chromium, fonts-noto-cjk and poppler-utils: the A4 report checks (Tests/CardReportsTests/RenderA4Tests)
-# and Deploy/render-all-reports.sh lay reports out, print them to PDF and read the PDF back.
-packages=(libpq-dev postgresql pkg-config chromium fonts-noto-cjk poppler-utils)
+packages=(libpq-dev postgresql pkg-config)
+tests=false
+case "${1:-}" in
+  --tests) tests=true; packages+=(chromium fonts-noto-cjk poppler-utils) ;;
+  "") ;;
+  *) echo "usage: $0 [--tests]" >&2; exit 64 ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,8 +27,10 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 # The metrics tests read every metrics file with a real Prometheus parser (docs/monitoring.md).
-python3 -c "import prometheus_client" 2>/dev/null || python3 -m pip install --quiet prometheus_client \
-  || echo "could not install prometheus_client (pip install prometheus_client): the metrics tests need it" >&2
+if $tests; then
+  python3 -c "import prometheus_client" 2>/dev/null || python3 -m pip install --quiet prometheus_client \
+    || echo "could not install prometheus_client (pip install prometheus_client): the metrics tests need it" >&2
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "cardsync dependencies already installed: ${packages[*]}"

@@ -2,7 +2,7 @@
 # Runs the whole test suite against real PostgreSQL clusters that the tests start themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-Deploy/install-dependencies.sh
+Deploy/install-dependencies.sh --tests
 swift build --build-tests
 swift test --skip-build
 # The queue reader and validator under libFuzzer for a minute (by hand, longer: Fuzz/run.sh 3600).
