@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "Workload", dependencies: ["CardCore"], path: "Bench/Workload"),
         .target(
             name: "CardBench",
-            dependencies: ["CardCore", "PostgresClient", "CardSync", "CardReports"],
+            dependencies: ["CardCore", "PostgresClient", "CardSync", "CardReports", logging],
             path: "Bench",
             exclude: ["Workload"]
         ),
@@ -67,7 +67,7 @@ let package = Package(
         // Shared test helpers: a throwaway PostgreSQL cluster per test run, temp directories.
         .target(
             name: "TestSupport",
-            dependencies: ["PostgresClient", "LocalPostgres", "CardDatabase"],
+            dependencies: ["PostgresClient", "LocalPostgres", "CardDatabase", logging],
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "LocalPostgres", "TestSupport"]),

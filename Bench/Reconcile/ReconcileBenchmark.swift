@@ -1,5 +1,6 @@
 import CardCore
 import Foundation
+import Logging
 import CardSync
 import PostgresClient
 
@@ -54,7 +55,7 @@ public enum ReconcileBenchmark {
 
     /// Reconciles every queue `repetitions` times (read-only) and times each run.
     public static func run(queues: [QueueDirectory], connection: Connection, repetitions: Int = 3,
-                           options: ReconcileOptions = ReconcileOptions()) throws -> Report {
+                           options: ReconcileOptions = ReconcileOptions(), logger: Logger) throws -> Report {
         var options = options
         options.repair = false
         var report = Report()
@@ -62,7 +63,7 @@ public enum ReconcileBenchmark {
             let started = ContinuousClock.now
             var results: [AgencyReconcileResult] = []
             for queue in queues {
-                results.append(try AgencyReconcile(queue: queue, connection: connection, options: options).run())
+                results.append(try AgencyReconcile(queue: queue, connection: connection, options: options, logger: logger).run())
             }
             report.runs.append((ContinuousClock.now - started).seconds)
             report.agencies = results

@@ -78,7 +78,7 @@ public struct DatabaseSelection: Sendable {
     /// ordinary command does: the embedded default migrates itself on first use, any other
     /// database is only checked, and a schema older than this cardsync is an error that says
     /// to run `cardsync db migrate`.
-    public func connect(logger: Logger = Logger(label: "cardsync.database"), migrate: Bool? = nil,
+    public func connect(logger: Logger, migrate: Bool? = nil,
                         applicationName: String = "cardsync") throws -> Connection {
         let connection: Connection
         switch source {

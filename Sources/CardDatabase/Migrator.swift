@@ -54,7 +54,7 @@ public struct Migrator {
     let logger: Logger
 
     public init(connection: Connection, migrations: [Migration] = Migration.all,
-                logger: Logger = Logger(label: "cardsync.migrate")) {
+                logger: Logger) {
         self.connection = connection
         self.migrations = migrations.sorted { $0.version < $1.version }
         self.logger = logger

@@ -3,6 +3,7 @@ import CardCore
 import CardDatabase
 import CardSync
 import Foundation
+import Logging
 import PostgresClient
 import Workload
 
@@ -111,7 +112,7 @@ private struct LoadWorld {
     init(bench: BenchDatabases, summary: WorkloadSummary, directory: URL, bureauAgencies: Int) throws {
         database = try bench.create("l")
         let owner = try Connection(conninfo: database)
-        _ = try Migrator(connection: owner).migrate()
+        _ = try Migrator(connection: owner, logger: Logger(label: "cardsync.migrate")).migrate()
         let registry = AgencyRegistry(connection: owner)
         queues = summary.agencies.map { directory.appendingPathComponent($0.agency.code).path }
         decisions = directory.appendingPathComponent("bureau-decisions.jsonl").path

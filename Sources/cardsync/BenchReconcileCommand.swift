@@ -4,6 +4,7 @@ import CardCore
 import CardDatabase
 import CardSync
 import Foundation
+import Logging
 import PostgresClient
 import Workload
 
@@ -37,13 +38,13 @@ struct BenchReconcileCommand: ParsableCommand {
         let queue = QueueDirectory(dir.appendingPathComponent(summary.agencies[0].agency.code))
         let uri = try bench.create("r")
         let connection = try Connection(conninfo: uri)
-        try Migrator(connection: connection).migrate()
+        try Migrator(connection: connection, logger: Logger(label: "cardsync.migrate")).migrate()
         printError("syncing, importing the bureau's decisions, syncing again…")
-        _ = try AgencySync(queue: queue, connection: connection).run()
-        _ = try BureauRecorder(connection: connection).importFile(dir.appendingPathComponent("bureau-decisions.jsonl"))
-        _ = try AgencySync(queue: queue, connection: connection).run()
+        _ = try AgencySync(queue: queue, connection: connection, logger: Logger(label: "cardsync.sync")).run()
+        _ = try BureauRecorder(connection: connection, logger: Logger(label: "cardsync.bureau")).importFile(dir.appendingPathComponent("bureau-decisions.jsonl"))
+        _ = try AgencySync(queue: queue, connection: connection, logger: Logger(label: "cardsync.sync")).run()
         printError("reconciling \(runs) times…")
-        let report = try ReconcileBenchmark.run(queues: [queue], connection: connection, repetitions: runs)
+        let report = try ReconcileBenchmark.run(queues: [queue], connection: connection, repetitions: runs, logger: Logger(label: "cardsync.reconcile"))
         print(json ? JSONWriter.string(report.json, pretty: true) : report.text)
         if !report.consistent { throw CommandFailure("the agency and the centre disagree after a clean sync: that is a bug") }
     }

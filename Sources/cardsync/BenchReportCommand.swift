@@ -3,6 +3,7 @@ import ArgumentParser
 import CardDatabase
 import CardReports
 import Foundation
+import Logging
 import LocalPostgres
 import PostgresClient
 
@@ -54,7 +55,7 @@ struct BenchReportCommand: ParsableCommand {
         let result = try benchmark.run(database: { name in
             try admin.executeScript("CREATE DATABASE \(try admin.escapeIdentifier(name))")
             let connection = try Connection(conninfo: cluster.connectionURI(database: name))
-            _ = try Migrator(connection: connection).migrate()
+            _ = try Migrator(connection: connection, logger: Logger(label: "cardsync.migrate")).migrate()
             return connection
         }, progress: { line in
             FileHandle.standardError.write(Data(("bench report: " + line + "\n").utf8))

@@ -2,6 +2,7 @@ import CardCore
 import CardDatabase
 import CardSync
 import Foundation
+import Logging
 import PostgresClient
 
 /// (b2) of `bench sync`: every agency syncs with its own database role, staging its batches,
@@ -23,7 +24,7 @@ struct StagedSyncBench {
     func run(round: Int) throws -> Outcome {
         let database = try bench.create("s\(round)")
         let owner = try Connection(conninfo: database)
-        _ = try Migrator(connection: owner).migrate()
+        _ = try Migrator(connection: owner, logger: Logger(label: "cardsync.migrate")).migrate()
         let registry = AgencyRegistry(connection: owner)
         var agencyURIs: [String] = []
         for path in queues {

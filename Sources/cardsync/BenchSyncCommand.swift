@@ -3,6 +3,7 @@ import CardCore
 import CardDatabase
 import CardSync
 import Foundation
+import Logging
 import PostgresClient
 import Workload
 
@@ -78,7 +79,7 @@ struct BenchSyncCommand: ParsableCommand {
             try Self.forgetSyncs(queues)
             let syncDB = try bench.create("b\(round)")
             // Migrated as an operator's `db migrate` would (sync only checks the schema).
-            _ = try Migrator(connection: try Connection(conninfo: syncDB)).migrate()
+            _ = try Migrator(connection: try Connection(conninfo: syncDB), logger: Logger(label: "cardsync.migrate")).migrate()
             try bench.settle(syncDB)
             printError("round \(round)/\(rounds): (b) syncing \(n) events…")
             let b = try ChildProcess.runCardsync(["sync", "--database", syncDB, "--jobs", "\(jobs)", "--json"] + queues)
@@ -149,7 +150,7 @@ struct BenchSyncCommand: ParsableCommand {
     private func plainCopySeconds(of file: URL, bench: BenchDatabases, round: Int) throws -> Double {
         defer { bench.drop("a\(round)") }
         let target = try Connection(conninfo: try bench.create("a\(round)"))
-        try Migrator(connection: target).migrate()
+        try Migrator(connection: target, logger: Logger(label: "cardsync.migrate")).migrate()
         try target.executeScript("CREATE TABLE public.plain_ledger (LIKE cardsync.ledger INCLUDING ALL)")
         let reader = try FileHandle(forReadingFrom: file)
         defer { try? reader.close() }
@@ -165,7 +166,7 @@ struct BenchSyncCommand: ParsableCommand {
 
     private func naiveInsert(queues: [String], bench: BenchDatabases, limit: Int) throws -> (Int, Double) {
         let conn = try Connection(conninfo: try bench.create("d"))
-        try Migrator(connection: conn).migrate()
+        try Migrator(connection: conn, logger: Logger(label: "cardsync.migrate")).migrate()
         let validator = EventLineValidator(mode: .outbox, now: .now)
         var sample: [(QueueEvent, String)] = []
         let perQueue = max(1, limit / max(1, queues.count) + 1)

@@ -2,6 +2,7 @@ import ArgumentParser
 import CardCore
 import CardSync
 import Foundation
+import Logging
 import PostgresClient
 
 struct BureauCommand: ParsableCommand {
@@ -70,7 +71,7 @@ struct BureauCommand: ParsableCommand {
 
     static func record(_ type: EventType, _ options: DecisionOptions, db: DatabaseOptions,
                        connection: Connection? = nil, data: @escaping (UUID) -> JSONValue) throws {
-        let recorder = BureauRecorder(connection: try connection ?? db.connect())
+        let recorder = BureauRecorder(connection: try connection ?? db.connect(), logger: Logger(label: "cardsync.bureau"))
         let results: [BureauRecorder.Recorded]
         do {
             results = try recorder.record(type, applications: try options.ids(), data: data, occurredAt: try options.instant(),
@@ -254,7 +255,7 @@ struct BureauCommand: ParsableCommand {
             // (20,000 lines took over ten seconds with no sign of life); off a terminal the
             // default batch keeps a scripted import as fast as before.
             let batchSize = bar.isEnabled ? 2_000 : 20_000
-            let report = try BureauRecorder(connection: connection)
+            let report = try BureauRecorder(connection: connection, logger: Logger(label: "cardsync.bureau"))
                 .importFile(url, batchSize: batchSize, pendingHorizonSeconds: Int64(pendingHorizonDays * 86_400)) { done, total in
                     bar.update(total > 0 ? Double(done) / Double(total) : 1, note: Self.megabytes(done, of: total))
                 }

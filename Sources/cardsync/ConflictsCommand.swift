@@ -3,6 +3,7 @@ import CardCore
 import CardReports
 import CardSync
 import Foundation
+import Logging
 import PostgresClient
 #if canImport(Glibc)
 import Glibc
@@ -398,7 +399,7 @@ struct ConflictsCommand: ParsableCommand {
 
         func run() throws {
             let connection = try db.connectForReading()
-            let resolver = ConflictResolver(connection: connection)
+            let resolver = ConflictResolver(connection: connection, logger: Logger(label: "cardsync.conflicts"))
             let decision = try decision(on: connection)
             let resolution: ConflictResolution
             do {

@@ -33,9 +33,9 @@ struct DbCommand: ParsableCommand {
 
         func run() throws {
             try db.prepareDemoDatabase(logger: Logger(label: "cardsync"))
-            let connection = try db.selection.connect(migrate: false)
+            let connection = try db.selection.connect(logger: Logger(label: "cardsync.database"), migrate: false)
             // The roles' grants too: they name the tables this migration may have added.
-            let report = try Migrator(connection: connection).migrate(privileges: true)
+            let report = try Migrator(connection: connection, logger: Logger(label: "cardsync.migrate")).migrate(privileges: true)
             if report.changedNothing {
                 print("Nothing to do: the schema is already at version \(report.currentVersion).")
             } else {
@@ -103,9 +103,9 @@ struct DbCommand: ParsableCommand {
             do {
                 let connection = selection.source == .embedded
                     ? try Connection(conninfo: uri!)
-                    : try selection.connect(migrate: false)
+                    : try selection.connect(logger: Logger(label: "cardsync.database"), migrate: false)
                 print("Connected to: \(connection.target)")
-                let entries = try Migrator(connection: connection).status()
+                let entries = try Migrator(connection: connection, logger: Logger(label: "cardsync.migrate")).status()
                 for entry in entries {
                     let when = entry.appliedAt.map { "applied \(Timestamp(microseconds: $0.microsecondsSince1970).rfc3339)" } ?? "not applied"
                     print("Migration \(entry.migration.version) (\(entry.migration.name)): \(when)")

@@ -4,6 +4,7 @@ import CardDatabase
 import CardReports
 import CardSync
 import Foundation
+import Logging
 import PostgresClient
 import Workload
 
@@ -48,7 +49,7 @@ struct DemoCommand: ParsableCommand {
         try admin.executeScript("CREATE DATABASE \(quoted) ENCODING 'UTF8'")
         let uri = cluster.connectionURI(database: Self.databaseName)
         let connection = try Connection(conninfo: uri)
-        try Migrator(connection: connection).migrate()
+        try Migrator(connection: connection, logger: Logger(label: "cardsync.migrate")).migrate()
         say("  database: \(Self.databaseName) (created fresh, schema migrated)")
 
         // The city.
@@ -76,7 +77,7 @@ struct DemoCommand: ParsableCommand {
 
         // The bureau decides.
         let importing = ProgressBar("3. bureau decides")
-        let report = try BureauRecorder(connection: connection).importFile(
+        let report = try BureauRecorder(connection: connection, logger: Logger(label: "cardsync.bureau")).importFile(
             summary.paths.bureauDecisions, batchSize: importing.isEnabled ? 2_000 : 20_000) { done, total in
             importing.update(total > 0 ? Double(done) / Double(total) : 1)
         }
@@ -169,7 +170,7 @@ struct DemoCommand: ParsableCommand {
 
     private func syncAll(_ queues: [QueueDirectory], uri: String, label: String) throws -> SyncReport {
         let bar = ProgressBar(label)
-        let runner = SyncRunner(connect: { try Connection(conninfo: uri) })
+        let runner = SyncRunner(connect: { try Connection(conninfo: uri) }, logger: Logger(label: "cardsync.sync"))
         let started = ContinuousClock.now
         let results = runner.run(queues, jobs: jobs) { finished, done, total in
             bar.update(total > 0 ? Double(done) / Double(total) : 0, note: "\(finished)/\(queues.count) agencies")

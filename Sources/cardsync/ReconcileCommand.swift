@@ -2,6 +2,7 @@ import ArgumentParser
 import CardCore
 import CardSync
 import Foundation
+import Logging
 
 struct ReconcileCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,7 +51,7 @@ struct ReconcileCommand: ParsableCommand {
         for (index, dir) in dirs.enumerated() {
             let queue = QueueDirectory(path: dir)
             do {
-                rows.append(try AgencyReconcile(queue: queue, connection: connection, options: options).run())
+                rows.append(try AgencyReconcile(queue: queue, connection: connection, options: options, logger: Logger(label: "cardsync.reconcile")).run())
             } catch {
                 failures.append((queue.path, "\(error)"))
             }

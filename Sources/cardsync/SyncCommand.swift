@@ -73,7 +73,7 @@ struct SyncCommand: ParsableCommand {
         options.acceptNewCentre = newCentre
         options.mergeWait = .milliseconds(Int(mergeWait * 1000))
         let selection = db.selection
-        let runner = SyncRunner(connect: { try selection.connect(migrate: false) }, options: options, retries: retry)
+        let runner = SyncRunner(connect: { try selection.connect(logger: Logger(label: "cardsync.database"), migrate: false) }, options: options, retries: retry, logger: Logger(label: "cardsync.sync"))
         let queues = arguments.queues.map { QueueDirectory(path: $0) }
         let bar = ProgressBar("sync")
         let started = ContinuousClock.now

@@ -11,7 +11,7 @@ public struct BureauRecorder {
     let connection: Connection
     let logger: Logger
 
-    public init(connection: Connection, logger: Logger = Logger(label: "cardsync.bureau")) {
+    public init(connection: Connection, logger: Logger) {
         self.connection = connection
         self.logger = logger
     }

@@ -109,7 +109,7 @@ public struct ConflictResolver {
     let connection: Connection
     let logger: Logger
 
-    public init(connection: Connection, logger: Logger = Logger(label: "cardsync.conflicts")) {
+    public init(connection: Connection, logger: Logger) {
         self.connection = connection
         self.logger = logger
     }

@@ -25,7 +25,7 @@ public struct CentralMerge {
     /// `projection`, if given, is a second connection to the same database, used only by this
     /// merge (it writes the projection while `connection` writes the ledger).
     public init(connection: Connection, projection: Connection? = nil,
-                logger: Logger = Logger(label: "cardsync.merge")) {
+                logger: Logger) {
         self.connection = connection
         self.projection = projection
         self.logger = logger

@@ -31,7 +31,7 @@ public final class AgencySync {
 
     public init(queue: QueueDirectory, connection: Connection, projection: Connection? = nil,
                 options: SyncOptions = SyncOptions(),
-                logger: Logger = Logger(label: "cardsync.sync"), progress: ((Int64, Int64) -> Void)? = nil) {
+                logger: Logger, progress: ((Int64, Int64) -> Void)? = nil) {
         self.queue = queue
         self.connection = connection
         self.projection = projection

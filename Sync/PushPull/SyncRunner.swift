@@ -19,7 +19,7 @@ public struct SyncRunner: Sendable {
     var retries: Int
 
     public init(connect: @escaping Connect, options: SyncOptions = SyncOptions(), retries: Int = 0,
-                logger: Logger = Logger(label: "cardsync.sync")) {
+                logger: Logger) {
         self.connect = connect
         self.options = options
         self.retries = retries

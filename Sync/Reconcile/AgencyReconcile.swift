@@ -56,7 +56,7 @@ public final class AgencyReconcile {
     let logger: Logger
 
     public init(queue: QueueDirectory, connection: Connection, options: ReconcileOptions = ReconcileOptions(),
-                logger: Logger = Logger(label: "cardsync.reconcile")) {
+                logger: Logger) {
         self.queue = queue
         self.connection = connection
         self.options = options

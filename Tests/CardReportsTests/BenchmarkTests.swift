@@ -11,7 +11,7 @@ import TestSupport
 struct BenchmarkTests {
     static func migratedDatabase(_ name: String) throws -> Connection {
         let connection = try TestDatabase.connect()
-        _ = try Migrator(connection: connection).migrate()
+        _ = try Migrator(connection: connection, logger: .test).migrate()
         return connection
     }
 

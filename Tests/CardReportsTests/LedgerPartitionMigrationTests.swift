@@ -49,7 +49,7 @@ struct LedgerPartitionMigrationTests {
     }
 
     static func sync(_ queue: QueueDirectory, _ uri: String) throws -> AgencySyncResult {
-        try AgencySync(queue: queue, connection: try Connection(conninfo: uri), projection: try Connection(conninfo: uri)).run()
+        try AgencySync(queue: queue, connection: try Connection(conninfo: uri), projection: try Connection(conninfo: uri), logger: .test).run()
     }
 
     @Test("the partitioned-ledger migration converts a schema-6 centre with data in place: db verify clean, reports equal, syncs go on")
@@ -76,7 +76,7 @@ struct LedgerPartitionMigrationTests {
         let db = try Connection(conninfo: uri)
         for queue in queues { try AgencyRegistry(connection: db).add(try queue.readAgency()) }
         for queue in queues.prefix(2) { _ = try Self.sync(queue, uri) }
-        let imported = try BureauRecorder(connection: db).importFile(decisions)
+        let imported = try BureauRecorder(connection: db, logger: .test).importFile(decisions)
         #expect(imported.refused.isEmpty)
         for queue in queues.prefix(2) { _ = try Self.sync(queue, uri) }
         #expect(try Self.count(db, "SELECT count(*) FROM cardsync.ledger WHERE outcome = 'pending'") > 0,
@@ -94,7 +94,7 @@ struct LedgerPartitionMigrationTests {
         #expect(before.monthly.contains { !$0.agencies.isEmpty })
 
         // Migration 7.
-        let report = try Migrator(connection: db).migrate()
+        let report = try Migrator(connection: db, logger: .test).migrate()
         #expect(report.applied == [7])
         #expect(report.rolesProblem == nil)
         #expect(try db.query("SELECT relkind::text FROM pg_class WHERE oid = 'cardsync.ledger'::regclass")[0].decode(String.self, at: 0) == "p")
@@ -111,7 +111,7 @@ struct LedgerPartitionMigrationTests {
         #expect(verify.isClean, "\(verify.text)")
         #expect(verify.eventsReplayed == events)
         #expect(try Self.reports(spec, on: db) == before)
-        _ = try DatabaseSelection(flag: uri).connect(migrate: false)  // the schema check of every command passes
+        _ = try DatabaseSelection(flag: uri).connect(logger: .test, migrate: false)  // the schema check of every command passes
 
         // Syncs go on: the third agency (its submissions take up the pending decisions in older
         // months), the lost checkpoint's re-push (all already present), and the pulls.

@@ -15,7 +15,7 @@ final class ReportFixture {
 
     init() throws {
         connection = try TestDatabase.connect()
-        _ = try Migrator(connection: connection).migrate()
+        _ = try Migrator(connection: connection, logger: .test).migrate()
     }
 
     static func at(_ text: String) -> PostgresTimestamp {

@@ -21,7 +21,7 @@ struct AgencyIntegrityTests {
         try world.register(SyncFixture.agency)
         let events = [Self.submission(agency: SyncFixture.agency.code), Self.submission(agency: "CS-XX-999")]
         #expect {
-            try CentralMerge(connection: try world.db).merge(events)
+            try CentralMerge(connection: try world.db, logger: .test).merge(events)
         } throws: { error in
             "\(error)".contains("agency CS-XX-999 is not registered") && "\(error)".contains("cardsync agency add")
         }

@@ -47,7 +47,7 @@ final class IsolationWorld: @unchecked Sendable {
     func sync(_ queue: QueueDirectory, as role: String, mergeWait: Duration = .zero) throws -> AgencySyncResult {
         var options = SyncOptions()
         options.mergeWait = mergeWait
-        return try AgencySync(queue: queue, connection: try connect(as: role), options: options).run()
+        return try AgencySync(queue: queue, connection: try connect(as: role), options: options, logger: .test).run()
     }
 
     /// One run of the bureau's merge as the bureau's role, on two connections like the command.

@@ -78,7 +78,7 @@ struct AgencyIsolationTests {
         try w.sync(queueB, as: w.roleB)
         try w.merge()
         try w.world.db.execute("SELECT 1") // owner still fine
-        _ = try BureauRecorder(connection: try w.connect(as: w.bureauRole))
+        _ = try BureauRecorder(connection: try w.connect(as: w.bureauRole), logger: .test)
             .record(.returned, applications: [appB], data: { _ in ["reason": "补充材料"] })
         let before = try w.world.snapshot()
 
@@ -121,7 +121,7 @@ struct AgencyIsolationTests {
         // Through cardsync: A's role cannot sync or reconcile B's queue.
         #expect(throws: SyncError.self) { try w.sync(queueB, as: w.roleA) }
         #expect {
-            try AgencyReconcile(queue: queueB, connection: try w.connect(as: w.roleA)).run()
+            try AgencyReconcile(queue: queueB, connection: try w.connect(as: w.roleA), logger: .test).run()
         } throws: { error in
             "\(error)".contains("belongs to agency \(w.agencyA.code)")
         }
@@ -155,7 +155,7 @@ struct AgencyIsolationTests {
         try w.sync(queue, as: w.roleA)
         try w.merge()
         try w.sync(queue, as: w.roleA)
-        let clean = try AgencyReconcile(queue: queue, connection: try w.connect(as: w.roleA)).run()
+        let clean = try AgencyReconcile(queue: queue, connection: try w.connect(as: w.roleA), logger: .test).run()
         #expect(clean.eventsMissingCentrally.isEmpty)
         #expect(clean.centralEvents == 3)
     }

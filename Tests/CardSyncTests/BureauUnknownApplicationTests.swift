@@ -23,7 +23,7 @@ import TestSupport
         let (world, known) = try Self.worldWithOneApplication()
         let unknown = UUID(), another = UUID()
         let ledgerBefore = try world.ledgerCount
-        let recorder = BureauRecorder(connection: try world.db)
+        let recorder = BureauRecorder(connection: try world.db, logger: .test)
         do {
             _ = try recorder.record(.approved, applications: [known, unknown, another], data: { _ in [:] })
             Issue.record("approved applications the centre does not know")
@@ -41,7 +41,7 @@ import TestSupport
     func heldUnknownApplicationsArePending() throws {
         let (world, known) = try Self.worldWithOneApplication()
         let unknown = UUID()
-        let results = try BureauRecorder(connection: try world.db)
+        let results = try BureauRecorder(connection: try world.db, logger: .test)
             .record(.approved, applications: [known, unknown], data: { _ in [:] }, unknownApplications: .hold)
         #expect(results.map(\.outcome) == ["applied", "pending"])
         #expect(results.map(\.applicationKnown) == [true, false])

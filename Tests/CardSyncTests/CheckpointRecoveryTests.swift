@@ -21,7 +21,7 @@ struct CheckpointRecoveryTests {
         script.skipSeq(to: 99)
         try world.sync(queue)
         for app in apps.prefix(4) {
-            _ = try BureauRecorder(connection: try world.db).record(.approved, applications: [app], data: { _ in [:] })
+            _ = try BureauRecorder(connection: try world.db, logger: .test).record(.approved, applications: [app], data: { _ in [:] })
         }
         try world.sync(queue)
         #expect(try QueueFiles.inbox(queue).count == 4)
@@ -49,7 +49,7 @@ struct CheckpointRecoveryTests {
         // The rebuilt checkpoint carries on as usual: new lines sync, new decisions arrive once.
         let app = try script.submit()
         try world.sync(queue)
-        _ = try BureauRecorder(connection: try world.db).record(.approved, applications: [app], data: { _ in [:] })
+        _ = try BureauRecorder(connection: try world.db, logger: .test).record(.approved, applications: [app], data: { _ in [:] })
         let next = try world.sync(queue)
         #expect(next.pulled == 1)
         QueueFiles.expectNoDuplicates(try QueueFiles.inbox(queue))
@@ -101,7 +101,7 @@ struct CheckpointRecoveryTests {
         // The backup is taken before the bureau decides.
         world.disconnect()
         let backup = try TestDatabase.freshDatabase(template: world.databaseName)
-        _ = try BureauRecorder(connection: try world.db).record(.approved, applications: apps, data: { _ in [:] })
+        _ = try BureauRecorder(connection: try world.db, logger: .test).record(.approved, applications: apps, data: { _ in [:] })
         try world.sync(queue)
         let inboxBefore = QueueFiles.bytes(queue.inboxFile)
         #expect(try QueueFiles.inbox(queue).count == 3)
@@ -109,7 +109,7 @@ struct CheckpointRecoveryTests {
         // The centre is restored from the backup, and the agency lost its state.json.
         try FileManager.default.removeItem(at: queue.stateFile)
         let result = try AgencySync(queue: queue, connection: try Connection(conninfo: backup),
-                                    projection: try Connection(conninfo: backup)).run()
+                                    projection: try Connection(conninfo: backup), logger: .test).run()
         #expect(result.alreadyPresent == 3)
         #expect(QueueFiles.bytes(queue.inboxFile) == inboxBefore, "decisions the restored centre lacks are kept")
     }
@@ -128,7 +128,7 @@ struct CheckpointRecoveryTests {
         }
         #expect(try other.ledgerCount == 0)
         #expect {
-            try AgencyReconcile(queue: queue, connection: try other.connect(), options: { var o = ReconcileOptions(); o.repair = true; return o }()).run()
+            try AgencyReconcile(queue: queue, connection: try other.connect(), options: { var o = ReconcileOptions(); o.repair = true; return o }(), logger: .test).run()
         } throws: { error in "\(error)".contains("different central database") }
         #expect(try other.ledgerCount == 0)
 
@@ -137,7 +137,7 @@ struct CheckpointRecoveryTests {
         var options = SyncOptions()
         options.acceptNewCentre = true
         let moved = try AgencySync(queue: queue, connection: try other.connect(), projection: try other.connect(),
-                                   options: options).run()
+                                   options: options, logger: .test).run()
         #expect(moved.pushed == 6)
         #expect(moved.quarantined == 0, "the line quarantined before is not quarantined again")
         #expect(QueueFiles.bytes(queue.inboxFile) == inboxBefore)
@@ -165,7 +165,7 @@ struct CheckpointRecoveryTests {
         var options = SyncOptions()
         options.batchSize = 100
         let result = try AgencySync(queue: queue, connection: try Connection(conninfo: restored),
-                                    projection: try Connection(conninfo: restored), options: options).run()
+                                    projection: try Connection(conninfo: restored), options: options, logger: .test).run()
         #expect(result.pushed == 2)
         #expect(result.alreadyPresent == 3)
     }

@@ -35,7 +35,7 @@ struct ConcurrentAppendTests {
                 options.mergeWait = .zero
                 let owner = round % 4 == 0
                 _ = try AgencySync(queue: queue, connection: owner ? try world.connect() : try isolation.connect(as: isolation.roleA),
-                                   projection: owner ? try world.connect() : nil, options: options).run()
+                                   projection: owner ? try world.connect() : nil, options: options, logger: .test).run()
                 return owner
             default:
                 let asAgency = round % 4 == 3

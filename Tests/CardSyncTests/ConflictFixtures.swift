@@ -23,7 +23,7 @@ final class ConflictWorld: @unchecked Sendable {
     init() throws {
         uri = try TestDatabase.freshDatabase()
         db = try Connection(conninfo: uri)
-        _ = try Migrator(connection: db).migrate()
+        _ = try Migrator(connection: db, logger: .test).migrate()
         projection = try Connection(conninfo: uri)
         directory = try TemporaryDirectory(prefix: "cardsync-conflicts")
     }
@@ -56,13 +56,13 @@ final class ConflictWorld: @unchecked Sendable {
     func sync(_ queue: QueueDirectory, horizon: Int64? = nil) throws -> AgencySyncResult {
         var options = SyncOptions()
         if let horizon { options.pendingHorizonSeconds = horizon }
-        return try AgencySync(queue: queue, connection: db, projection: projection, options: options).run()
+        return try AgencySync(queue: queue, connection: db, projection: projection, options: options, logger: .test).run()
     }
 
     /// A bureau decision, recorded centrally.
     @discardableResult
     func bureau(_ type: EventType, _ app: UUID, _ data: JSONValue = [:]) throws -> String {
-        try BureauRecorder(connection: db).record(type, applications: [app], data: { _ in data })[0].outcome
+        try BureauRecorder(connection: db, logger: .test).record(type, applications: [app], data: { _ in data })[0].outcome
     }
 
     func inbox(_ queue: QueueDirectory) throws -> [InboxLine] {
@@ -106,7 +106,7 @@ final class ConflictWorld: @unchecked Sendable {
     }
 
     func resolve(_ id: Int64, _ decision: ConflictDecision, by: String = "reviewer.li", note: String? = nil) throws -> ConflictResolution {
-        try ConflictResolver(connection: db).resolve(id, decision: decision, by: by, note: note)
+        try ConflictResolver(connection: db, logger: .test).resolve(id, decision: decision, by: by, note: note)
     }
 
     /// The error a resolution fails with (recording an issue when it succeeds).

@@ -135,7 +135,7 @@ final class EmbeddedTLSTests {
         // What every command does: DatabaseSelection's cluster (default options), started on demand.
         let selection = DatabaseSelection(flag: nil, environment: ["CARDSYNC_HOME": home.path])
         #expect(try selection.embeddedCluster().directory.path == cluster.directory.path)
-        _ = try selection.connect(migrate: true)
+        _ = try selection.connect(logger: .test, migrate: true)
         let status = try selection.embeddedCluster().status
         #expect(status.isRunning)
         #expect(status.tcp == listener)

@@ -10,7 +10,7 @@ import TestSupport
 @Suite("First batch read ahead")
 struct FirstBatchPrefetchTests {
     static func sync(_ world: SyncWorld, _ queue: QueueDirectory, prefetch: FirstBatchPrefetch?) throws -> AgencySyncResult {
-        let sync = AgencySync(queue: queue, connection: try world.connect(), projection: try world.connect(), options: options)
+        let sync = AgencySync(queue: queue, connection: try world.connect(), projection: try world.connect(), options: options, logger: .test)
         sync.prefetch = prefetch
         return try sync.run()
     }

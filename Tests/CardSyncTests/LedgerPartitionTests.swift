@@ -112,7 +112,7 @@ struct LedgerPartitionTests {
         try world.expectVerifyClean()
 
         // Reconcile counts the archived events as the centre's.
-        let reconcile = try AgencyReconcile(queue: queue, connection: try world.connect()).run()
+        let reconcile = try AgencyReconcile(queue: queue, connection: try world.connect(), logger: .test).run()
         #expect(reconcile.eventsMissingCentrally.isEmpty && reconcile.eventsOnlyCentral.isEmpty, "\(reconcile)")
 
         // A projection rebuild (a sync that died between its two commits) keeps the archived

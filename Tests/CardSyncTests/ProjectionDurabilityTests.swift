@@ -37,7 +37,7 @@ struct ProjectionDurabilityTests {
         let admin = try Connection(conninfo: cluster.connectionURI())
         try admin.executeScript("CREATE DATABASE crashdb")
         let uri = cluster.connectionURI(database: "crashdb")
-        _ = try Migrator(connection: try Connection(conninfo: uri)).migrate()
+        _ = try Migrator(connection: try Connection(conninfo: uri), logger: .test).migrate()
 
         let directory = try TemporaryDirectory(prefix: "cs-crash-q")
         let queue = try QueueDirectory.initialize(at: directory.url.appendingPathComponent("q"), agency: SyncFixture.agency)
@@ -49,7 +49,7 @@ struct ProjectionDurabilityTests {
         for round in 0..<3 {
             if round > 0 { for _ in 0..<400 { try script.submit() } }
             let result = try AgencySync(queue: queue, connection: try Connection(conninfo: uri),
-                                        projection: try Connection(conninfo: uri), options: options).run()
+                                        projection: try Connection(conninfo: uri), options: options, logger: .test).run()
             #expect(result.pushed == 400)
             try cluster.crash()
             try cluster.start()

@@ -71,7 +71,7 @@ struct ProjectionWatermarkTests {
         try world.sync(queue)
 
         try Self.breakProjection(world, missing: first, stale: second)
-        let outcome = try BureauRecorder(connection: try world.db).record(.approved, applications: [first]) { _ in [:] }
+        let outcome = try BureauRecorder(connection: try world.db, logger: .test).record(.approved, applications: [first]) { _ in [:] }
         #expect(outcome.map(\.outcome) == ["applied"])
         try world.expectVerifyClean()
         #expect(try world.texts("SELECT status FROM cardsync.applications WHERE application_id = $1", [.uuid(first)]) == ["approved"])
@@ -95,7 +95,7 @@ struct ProjectionWatermarkTests {
 
         let app = try outbox.submit()
         try world.sync(queue)
-        _ = try BureauRecorder(connection: try world.db).record(.approved, applications: [app]) { _ in [:] }
+        _ = try BureauRecorder(connection: try world.db, logger: .test).record(.approved, applications: [app]) { _ in [:] }
         let afterBureau = try ProjectionWatermark.read(on: try world.db)
         #expect(afterBureau.isCurrent)
         #expect(afterBureau.last == (try Self.lastLedgerID(world)))

@@ -134,7 +134,7 @@ final class DiskFaultQueue: @unchecked Sendable {
     }
 
     func decide(_ type: EventType, _ apps: some Collection<UUID>) throws {
-        _ = try BureauRecorder(connection: try world.db).record(type, applications: Array(apps), data: { _ in
+        _ = try BureauRecorder(connection: try world.db, logger: .test).record(type, applications: Array(apps), data: { _ in
             type == .cardProduced ? ["card_number": "A12345678"] : [:]
         })
     }

@@ -151,7 +151,7 @@ final class ReconcileFixture {
     }
 
     static func sync(_ queues: [QueueDirectory], _ connection: Connection) throws -> [AgencySyncResult] {
-        try queues.map { try AgencySync(queue: $0, connection: connection).run() }
+        try queues.map { try AgencySync(queue: $0, connection: connection, logger: .test).run() }
     }
 
     static func reconcile(_ queues: [QueueDirectory], _ connection: Connection, repair: Bool = false,
@@ -159,14 +159,14 @@ final class ReconcileFixture {
         var options = ReconcileOptions()
         options.repair = repair
         options.bucketCount = bucketCount
-        return try queues.map { try AgencyReconcile(queue: $0, connection: connection, options: options).run() }
+        return try queues.map { try AgencyReconcile(queue: $0, connection: connection, options: options, logger: .test).run() }
     }
 
     /// Phase 1: the first halves synced, the first half of the bureau's decisions imported and pulled.
     static func phase1(_ queues: [QueueDirectory], bureau: URL, _ connection: Connection) throws {
-        _ = try Migrator(connection: connection).migrate()
+        _ = try Migrator(connection: connection, logger: .test).migrate()
         _ = try sync(queues, connection)
-        _ = try BureauRecorder(connection: connection).importFile(bureau)
+        _ = try BureauRecorder(connection: connection, logger: .test).importFile(bureau)
         _ = try sync(queues, connection)
     }
 
@@ -175,7 +175,7 @@ final class ReconcileFixture {
     static func phase2(_ queues: [QueueDirectory], held: [[UInt8]], bureau: URL, _ connection: Connection) throws {
         for (queue, bytes) in zip(queues, held) { try append(bytes, to: queue) }
         _ = try sync(queues, connection)
-        _ = try BureauRecorder(connection: connection).importFile(bureau)
+        _ = try BureauRecorder(connection: connection, logger: .test).importFile(bureau)
         _ = try sync(queues, connection)
     }
 
@@ -249,7 +249,7 @@ struct ReconcileTests {
             #expect(r.bytesReceived < 200, "two totals, no buckets")
         }
         #expect(results.contains { $0.agencyDecisions > 0 })
-        let bench = try ReconcileBenchmark.run(queues: queues, connection: connection, repetitions: 2)
+        let bench = try ReconcileBenchmark.run(queues: queues, connection: connection, repetitions: 2, logger: .test)
         #expect(bench.consistent && bench.runs.count == 2 && bench.agencyEvents == results.reduce(0) { $0 + $1.agencyEvents })
         #expect(bench.bytesReceived < 1024)
         // --repair on agreeing queues changes nothing.
@@ -264,7 +264,7 @@ struct ReconcileTests {
         let fixture = try ReconcileFixture(applications: 10)
         let (queues, _) = try fixture.copy("fresh")
         let connection = try TestDatabase.connect()
-        _ = try Migrator(connection: connection).migrate()
+        _ = try Migrator(connection: connection, logger: .test).migrate()
         let results = try ReconcileFixture.reconcile(queues, connection)
         #expect(results.allSatisfy { $0.neverSynced })
     }
@@ -317,7 +317,7 @@ struct ReconcileTests {
         for (r, f) in zip(repaired, found) {
             #expect(r.pushed?.accepted == f.eventsMissingCentrally.count)
         }
-        _ = try BureauRecorder(connection: connection).importFile(fixture.bureauSecondHalf)
+        _ = try BureauRecorder(connection: connection, logger: .test).importFile(fixture.bureauSecondHalf)
         let synced = try ReconcileFixture.sync(queues, connection)
         #expect(synced.allSatisfy { $0.pushed == 0 && $0.repushedAfterRestore == 0 })
 
@@ -383,7 +383,7 @@ struct ReconcileTests {
             """).first
         if let app {
             let id = try app.decode(UUID.self, column: "application_id")
-            _ = try BureauRecorder(connection: connection).record(.approved, applications: [id], data: { _ in [:] })
+            _ = try BureauRecorder(connection: connection, logger: .test).record(.approved, applications: [id], data: { _ in [:] })
             let owner = try app.decode(String.self, column: "owning_agency")
             let results = try ReconcileFixture.sync(queues, connection)
             for (queue, r) in zip(queues, results) {

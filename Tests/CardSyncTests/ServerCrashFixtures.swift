@@ -56,7 +56,7 @@ final class CrashWorld: @unchecked Sendable {
         faults = try FaultQueue(at: directory.url.appendingPathComponent("queue"), agency: agency)
         try faults.add(applications: applications)
         let db = try Connection(conninfo: cluster.connectionURI(database: database))
-        _ = try Migrator(connection: db).migrate()
+        _ = try Migrator(connection: db, logger: .test).migrate()
         try AgencyRegistry(connection: db).add(agency)
         agencyRole = try StagedRoleWorld.rotate(agency.code, on: db)
         bureauRole = "t_cbureau_\(tag.lowercased())"
@@ -104,7 +104,7 @@ final class CrashWorld: @unchecked Sendable {
         var options = SyncOptions()
         options.batchSize = 10
         options.mergeWait = .zero
-        return try AgencySync(queue: queue, connection: try Connection(conninfo: uri(as: agencyRole)), options: options).run()
+        return try AgencySync(queue: queue, connection: try Connection(conninfo: uri(as: agencyRole)), options: options, logger: .test).run()
     }
 
     /// One run of the bureau's merge, on two connections as the command makes them.
@@ -119,7 +119,7 @@ final class CrashWorld: @unchecked Sendable {
         var options = SyncOptions()
         options.batchSize = 10
         return try AgencySync(queue: queue, connection: try Connection(conninfo: uri()), projection: try Connection(conninfo: uri()),
-                              options: options).run()
+                              options: options, logger: .test).run()
     }
 
     /// Stops the server as a crash would and starts it again (recovery from the WAL).

@@ -46,7 +46,7 @@ struct StagedConcurrencyTests {
         options.batchSize = batchSize
         options.mergeWait = .zero
         options.lockWait = .seconds(30)
-        return try AgencySync(queue: queue, connection: try w.connect(as: role), options: options).run()
+        return try AgencySync(queue: queue, connection: try w.connect(as: role), options: options, logger: .test).run()
     }
 
     /// The connections of one merger (StagedBatchMerger itself is not Sendable: each thread makes its own).

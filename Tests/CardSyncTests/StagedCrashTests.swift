@@ -41,7 +41,7 @@ final class StagedRoleWorld: @unchecked Sendable {
         bureauRole = "t_sbureau_\(tag)"
         try world.db.executeScript("CREATE ROLE \(try world.db.escapeIdentifier(bureauRole)) LOGIN IN ROLE cardsync_bureau")
         if let decisions {
-            let report = try BureauRecorder(connection: try world.db).importFile(decisions)
+            let report = try BureauRecorder(connection: try world.db, logger: .test).importFile(decisions)
             guard report.refused.isEmpty else { throw SyncError("bureau lines refused: \(report.refused.count)") }
         }
     }
@@ -284,7 +284,7 @@ struct StagedCrashTests {
         expectFinished(verify, "db verify")
         var options = SyncOptions()
         options.mergeWait = .zero
-        let settled = try AgencySync(queue: queue, connection: try Connection(conninfo: w.agencyURI), options: options).run()
+        let settled = try AgencySync(queue: queue, connection: try Connection(conninfo: w.agencyURI), options: options, logger: .test).run()
         #expect(settled.pushed == 0 && settled.pulled == 0 && settled.quarantined == 0 && settled.unmerged == 0)
         #expect(try w.batches().total == batches.total, "a settled sync stages nothing")
     }

@@ -71,7 +71,7 @@ struct StagedReconcileTests {
         options.mergeWait = .zero
         options.batchSize = 4
         options.lockWait = .seconds(30)
-        return try AgencySync(queue: queue, connection: try Connection(conninfo: uri), options: options).run()
+        return try AgencySync(queue: queue, connection: try Connection(conninfo: uri), options: options, logger: .test).run()
     }
 
     @discardableResult
@@ -114,7 +114,7 @@ struct StagedReconcileTests {
         try Self.sync(queue, uri: w.uri(as: w.roleA))
         try Self.sync(queueB, uri: w.uri(as: w.roleB))
         try Self.merge(uri: w.uri(as: w.bureauRole))
-        _ = try BureauRecorder(connection: try w.connect(as: w.bureauRole))
+        _ = try BureauRecorder(connection: try w.connect(as: w.bureauRole), logger: .test)
             .record(.approved, applications: Array(apps.prefix(2)), data: { _ in [:] })
         #expect(try Self.sync(queue, uri: w.uri(as: w.roleA)).pulled == 2)
         let beforeBackup = script.lines.count
@@ -135,7 +135,7 @@ struct StagedReconcileTests {
         try script.appendRaw(Array("not json after the backup".utf8))
         try Self.sync(queue, uri: w.uri(as: w.roleA))
         try Self.merge(uri: w.uri(as: w.bureauRole))
-        _ = try BureauRecorder(connection: try w.connect(as: w.bureauRole))
+        _ = try BureauRecorder(connection: try w.connect(as: w.bureauRole), logger: .test)
             .record(.approved, applications: [apps[3], apps[4]], data: { _ in [:] })
         let pulled = try Self.sync(queue, uri: w.uri(as: w.roleA))
         #expect(pulled.pulled >= 3, "two approvals and the duplicate's conflict_opened")
@@ -156,7 +156,7 @@ struct StagedReconcileTests {
                 == phase1Events.count, "the restored centre lacks what came after the backup")
 
         let found = try AgencyReconcile(queue: queue, connection: try Connection(conninfo: agencyURI),
-                                        options: Self.options(repair: false)).run()
+                                        options: Self.options(repair: false), logger: .test).run()
         #expect(Set(found.eventsMissingCentrally.map(\.eventID)) == Set(phase2Events), "\(found.json())")
         #expect(found.eventsOnlyCentral.isEmpty && found.decisionsMissingAtAgency.isEmpty && found.eventsNotYetSynced == 0)
         #expect(found.decisionsUnknownCentrally.count == pulled.pulled, "the lost decisions are reported: \(found.json())")
@@ -178,7 +178,7 @@ struct StagedReconcileTests {
             }.start()
             defer { stop.set(); stop.waitFinished() }
             repaired = try AgencyReconcile(queue: queue, connection: try Connection(conninfo: agencyURI),
-                                           options: Self.options(repair: true, mergeWait: .seconds(20))).run()
+                                           options: Self.options(repair: true, mergeWait: .seconds(20)), logger: .test).run()
             #expect(errors.all.isEmpty, "\(errors.all)")
             #expect(repaired.pushed?.accepted == phase2Events.count, "reconcile saw its re-staged events merged: \(repaired.json())")
             // The re-pushed duplicate opens its conflict again, and its notification carries the
@@ -186,7 +186,7 @@ struct StagedReconcileTests {
             #expect(repaired.pulled == 0, "\(repaired.json())")
         case .mergeAfterRepair:
             repaired = try AgencyReconcile(queue: queue, connection: try Connection(conninfo: agencyURI),
-                                           options: Self.options(repair: true)).run()
+                                           options: Self.options(repair: true), logger: .test).run()
             #expect(repaired.pushed?.accepted == 0, "nothing merged yet: \(repaired.json())")
             #expect(try Self.count(owner, "SELECT coalesce(sum(line_count), 0)::int8 FROM cardsync.staged_batches WHERE merged_at IS NULL")
                     == phase2Events.count, "the re-pushed events wait staged")
@@ -241,7 +241,7 @@ struct StagedReconcileTests {
 
         // Reconcile again: nothing missing on either side; only the lost decisions are reported.
         let again = try AgencyReconcile(queue: queue, connection: try Connection(conninfo: agencyURI),
-                                        options: Self.options(repair: false)).run()
+                                        options: Self.options(repair: false), logger: .test).run()
         #expect(again.eventsMissingCentrally.isEmpty && again.decisionsMissingAtAgency.isEmpty, "\(again.json())")
         #expect(again.eventsOnlyCentral.isEmpty && again.eventsNotYetSynced == 0 && again.decisionsNotYetPulled == 0)
         let lost = Set(inbox.map(\.eventID)).subtracting(delivered)

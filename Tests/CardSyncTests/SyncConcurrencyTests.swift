@@ -130,7 +130,7 @@ struct SyncConcurrencyTests {
             try outbox.submit()
         }
         let uri = world.uri
-        let runner = SyncRunner(connect: { try DatabaseSelection(flag: uri).connect(migrate: false) })
+        let runner = SyncRunner(connect: { try DatabaseSelection(flag: uri).connect(logger: .test, migrate: false) }, logger: .test)
         let results = runner.run(round % 2 == 0 ? queues : queues.reversed(), jobs: agencies.count)
         for result in results {
             let row = try result.get()

@@ -49,7 +49,7 @@ struct SyncCrashTests {
         static func prepare(_ queue: QueueDirectory, agency: Agency, decisions: URL) throws -> SyncWorld {
             let world = try SyncWorld()
             try world.register(agency)
-            let report = try BureauRecorder(connection: try world.db).importFile(decisions)
+            let report = try BureauRecorder(connection: try world.db, logger: .test).importFile(decisions)
             guard report.refused.isEmpty else { throw SyncError("bureau lines refused: \(report.refused.count)") }
             return world
         }
@@ -285,7 +285,7 @@ struct SyncCrashTests {
         let apps = try (0..<4).map { _ in try outbox.submit() }
         try world.sync(queue)
         try world.sync(other)
-        let bureau = BureauRecorder(connection: try world.db)
+        let bureau = BureauRecorder(connection: try world.db, logger: .test)
         _ = try bureau.record(.approved, applications: Array(apps.prefix(3))) { _ in [:] }
         let beforePull = QueueFiles.bytes(queue.stateFile)
         #expect(try world.sync(queue).pulled == 3)

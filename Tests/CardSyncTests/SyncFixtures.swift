@@ -23,7 +23,7 @@ final class SyncWorld: @unchecked Sendable {
     init() throws {
         uri = try TestDatabase.freshDatabase()
         directory = try TemporaryDirectory(prefix: "cardsync-sync")
-        connection = try DatabaseSelection(flag: uri).connect(migrate: true)
+        connection = try DatabaseSelection(flag: uri).connect(logger: .test, migrate: true)
     }
 
     /// The test's own connection (reopened after `disconnect()`).
@@ -40,7 +40,7 @@ final class SyncWorld: @unchecked Sendable {
     func disconnect() { connection = nil }
 
     /// A new connection to the world's database, as `cardsync sync` makes one.
-    func connect() throws -> Connection { try DatabaseSelection(flag: uri).connect(migrate: false) }
+    func connect() throws -> Connection { try DatabaseSelection(flag: uri).connect(logger: .test, migrate: false) }
 
     /// The database's name, from the URI `postgresql:///NAME?...`.
     var databaseName: String {
@@ -63,7 +63,7 @@ final class SyncWorld: @unchecked Sendable {
         var options = SyncOptions()
         options.batchSize = batchSize
         options.lockWait = lockWait
-        return try AgencySync(queue: queue, connection: try connect(), projection: try connect(), options: options).run()
+        return try AgencySync(queue: queue, connection: try connect(), projection: try connect(), options: options, logger: .test).run()
     }
 
     // MARK: Central counts and queries
@@ -100,7 +100,7 @@ final class SyncWorld: @unchecked Sendable {
     /// Imports a bureau JSON-lines file; fails the test on refused lines.
     @discardableResult
     func importBureau(_ url: URL, sourceLocation: SourceLocation = #_sourceLocation) throws -> BureauRecorder.ImportReport {
-        let report = try BureauRecorder(connection: try db).importFile(url)
+        let report = try BureauRecorder(connection: try db, logger: .test).importFile(url)
         #expect(report.refused.isEmpty, "refused bureau lines: \(report.refused.map { "\($0.line): \($0.code)" })",
                 sourceLocation: sourceLocation)
         return report

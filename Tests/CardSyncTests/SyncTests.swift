@@ -32,7 +32,7 @@ struct SyncTests {
         let ledgerAfterPush = try world.ledgerCount
         #expect(ledgerAfterPush == valid)
 
-        let approvals = try BureauRecorder(connection: try world.db).record(.approved, applications: Array(apps[1...3])) { _ in [:] }
+        let approvals = try BureauRecorder(connection: try world.db, logger: .test).record(.approved, applications: Array(apps[1...3])) { _ in [:] }
         #expect(approvals.map(\.outcome) == ["applied", "applied", "applied"])
         let second = try world.sync(queue)
         #expect(second.pushed == 0)
@@ -217,7 +217,7 @@ struct SyncTests {
         let outbox = OutboxScript(queue)
         let app = try outbox.submit()
         try world.sync(queue)
-        let bureau = BureauRecorder(connection: try world.db)
+        let bureau = BureauRecorder(connection: try world.db, logger: .test)
         #expect(try bureau.record(.approved, applications: [app], data: { _ in [:] }).first?.outcome == "applied")
 
         // The counter hands the card over before the bureau's production record reaches the centre.

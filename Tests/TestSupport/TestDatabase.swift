@@ -41,7 +41,7 @@ public enum TestDatabase {
     public static func migratedDatabase(throughVersion: Int? = nil) throws -> String {
         let uri = try freshDatabase()
         let migrations = Migration.all.filter { $0.version <= (throughVersion ?? Int.max) }
-        _ = try Migrator(connection: try Connection(conninfo: uri), migrations: migrations).migrate()
+        _ = try Migrator(connection: try Connection(conninfo: uri), migrations: migrations, logger: .test).migrate()
         return uri
     }
 
