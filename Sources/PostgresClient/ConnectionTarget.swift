@@ -47,9 +47,9 @@ public enum ConnectionTarget {
             } else if option.keyword == "dbname", looksLikeConninfo(option.value) {
                 // libpq does not expand a dbname inside a conninfo string, but a URI pasted
                 // there still holds whatever password it was written with.
-                value = quoted(redactedConninfo(option.value))
+                value = conninfoValue(redactedConninfo(option.value))
             } else {
-                value = quoted(option.value)
+                value = conninfoValue(option.value)
             }
             return "\(option.keyword)=\(value)"
         }.joined(separator: " ")
@@ -85,8 +85,9 @@ public enum ConnectionTarget {
         value.hasPrefix("postgresql://") || value.hasPrefix("postgres://") || value.contains("=")
     }
 
-    /// A value in conninfo syntax: bare when it can be, else single-quoted with `\` and `'` escaped.
-    private static func quoted(_ value: String) -> String {
+    /// A value in conninfo syntax: bare when it can be, else single-quoted with `\` and `'` escaped,
+    /// for building a `key=value` connection string that no value can break out of.
+    public static func conninfoValue(_ value: String) -> String {
         let plain = !value.isEmpty && !value.contains { $0.isWhitespace || $0 == "'" || $0 == "\\" }
         if plain { return value }
         var text = "'"

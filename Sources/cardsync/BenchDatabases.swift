@@ -72,7 +72,8 @@ final class BenchDatabases {
             parts.queryItems = items
             return parts.string ?? base
         }
-        return base + " user='\(user)'" + (password.map { " password='\($0)'" } ?? "")
+        return base + " user=" + ConnectionTarget.conninfoValue(user)
+            + (password.map { " password=" + ConnectionTarget.conninfoValue($0) } ?? "")
     }
 
     static func conninfo(_ base: String, database: String) -> String {
@@ -80,6 +81,6 @@ final class BenchDatabases {
             parts.percentEncodedPath = "/" + (database.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? database)
             return parts.string ?? base
         }
-        return base + " dbname='\(database)'"
+        return base + " dbname=" + ConnectionTarget.conninfoValue(database)
     }
 }

@@ -188,7 +188,7 @@ struct MonthlyReportTests {
             """)
         try f.connection.execute("ANALYZE")
         let bounds = (ReportFixture.at("2026-09-30T16:00:00Z"), ReportFixture.at("2026-10-31T16:00:00Z"))
-        let plan = try f.connection.query(PostgresQuery(unsafeSQL: "EXPLAIN " + monthlyReportSQL),
+        let plan = try f.connection.query("EXPLAIN \(unescaped: monthlyReportSQL)",
                                           [bounds.0.postgresValue, bounds.1.postgresValue, .int(30), .null])
             .map { try $0.decode(String.self, at: 0) }.joined(separator: "\n")
         // The ledger is partitioned by month (migration 7): a scan of an empty partition (the

@@ -58,15 +58,21 @@ final class IsolationWorld: @unchecked Sendable {
     }
 
     /// Runs `sql` with psql as `role`; returns psql's exit status and what it wrote to stderr.
+    /// The agencies' codes are psql variables, written `:'agency_a'` and `:'agency_b'` in `sql`:
+    /// psql quotes them (it does so only for what it reads, so the statement goes on stdin).
     func psql(_ sql: String, as role: String) throws -> (status: Int32, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        process.arguments = ["--no-psqlrc", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", uri(as: role), "-c", sql]
+        process.arguments = ["--no-psqlrc", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                             "-v", "agency_a=\(agencyA.code)", "-v", "agency_b=\(agencyB.code)", "-d", uri(as: role)]
         let err = Pipe()
+        let input = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = input
         try process.run()
+        input.fileHandleForWriting.write(Data((sql + "\n").utf8))
+        try input.fileHandleForWriting.close()
         let data = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))

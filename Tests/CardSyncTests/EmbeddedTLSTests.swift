@@ -40,7 +40,9 @@ final class EmbeddedTLSTests {
         (cluster, listener) = try #require(started)
         // A login role with a password, made by the local superuser over the Unix socket.
         let admin = try Connection(conninfo: cluster.connectionURI())
-        try admin.executeScript("CREATE ROLE agency_clerk LOGIN PASSWORD '\(Self.password)'")
+        // DDL takes no parameters: the server quotes the password (a bind parameter) into it.
+        let create = try admin.query("SELECT format('CREATE ROLE agency_clerk LOGIN PASSWORD %L', $1::text)", [.text(Self.password)])
+        try admin.executeScript(try create[0].decode(String.self, at: 0))
     }
 
     deinit {

@@ -163,8 +163,8 @@ struct LedgerPartitionTests {
         #expect(try w.psql("SELECT cardsync.detach_ledger_month('2020-02-01')", as: w.bureauRole).status != 0)
         #expect(try w.psql("INSERT INTO cardsync.event_ids VALUES (gen_random_uuid(), 999)", as: w.bureauRole).status != 0)
         // Agency A still reads back its own deliveries only, through its functions.
-        #expect(try w.psql("SELECT * FROM cardsync.agency_delivered_events('\(w.agencyA.code)')", as: w.roleA).status == 0)
-        #expect(try w.psql("SELECT * FROM cardsync.agency_delivered_events('\(w.agencyB.code)')", as: w.roleA).status != 0)
+        #expect(try w.psql("SELECT * FROM cardsync.agency_delivered_events(:'agency_a')", as: w.roleA).status == 0)
+        #expect(try w.psql("SELECT * FROM cardsync.agency_delivered_events(:'agency_b')", as: w.roleA).status != 0)
         let check = try RoleCheck.read(on: db)
         #expect(check.problems.isEmpty, "\(check.problems)")
     }
