@@ -70,11 +70,13 @@ let package = Package(
             dependencies: ["PostgresClient", "LocalPostgres", "CardDatabase", logging],
             path: "Tests/TestSupport"
         ),
+        // Valid events, outbox lines and scratch queues, shared by the unit and the server tests.
+        .target(name: "EventFixtures", dependencies: ["CardCore", "CardSync"], path: "Tests/EventFixtures"),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "LocalPostgres", "TestSupport"]),
         // Tests that need no server, in one target so that `swift test --filter UnitTests` runs
         // just them (about 20 s); every other test target starts real PostgreSQL clusters.
-        .testTarget(name: "UnitTests", dependencies: ["CardCore", "CardSync", "CardReports", "Workload", "PostgresClient", "TestSupport"]),
-        .testTarget(name: "CardSyncTests", dependencies: ["CardSync", "CardCore", "CardDatabase", "PostgresClient", "LocalPostgres", "TestSupport", "Workload", "CardBench"]),
+        .testTarget(name: "UnitTests", dependencies: ["CardCore", "CardSync", "CardReports", "Workload", "PostgresClient", "TestSupport", "EventFixtures"]),
+        .testTarget(name: "CardSyncTests", dependencies: ["CardSync", "CardCore", "CardDatabase", "PostgresClient", "LocalPostgres", "TestSupport", "EventFixtures", "Workload", "CardBench"]),
         .testTarget(name: "CardReportsTests", dependencies: ["CardReports", "CardSync", "CardCore", "CardDatabase", "PostgresClient", "LocalPostgres", "TestSupport", "Workload", "CardBench"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "PostgresClient", "CardCore", "CardReports"]),
     ],

@@ -1,5 +1,6 @@
 import CardCore
 import CardDatabase
+import EventFixtures
 import Foundation
 import LocalPostgres
 import PostgresClient

@@ -120,7 +120,7 @@ struct StagedCrashTests {
         static let shared = Result { try StagedWorkload() }
 
         init() throws {
-            directory = try TemporaryDirectory(prefix: "cardsync-staged-kill")
+            directory = try TemporaryDirectory.untilExit(prefix: "cardsync-staged-kill")
             (queue, decisions) = try CardsyncCLI.generateOneQueue(in: directory.url, seed: "20261207")
             agency = try queue.readAgency()
 

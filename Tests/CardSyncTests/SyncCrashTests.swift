@@ -1,4 +1,5 @@
 import CardCore
+import EventFixtures
 import Foundation
 import PostgresClient
 import Testing
@@ -28,7 +29,7 @@ struct SyncCrashTests {
         static let shared = Result { try KillWorkload() }
 
         init() throws {
-            directory = try TemporaryDirectory(prefix: "cardsync-kill")
+            directory = try TemporaryDirectory.untilExit(prefix: "cardsync-kill")
             (queue, decisions) = try CardsyncCLI.generateOneQueue(in: directory.url, seed: "20261125")
             agency = try queue.readAgency()
 

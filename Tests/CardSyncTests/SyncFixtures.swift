@@ -1,5 +1,6 @@
 import CardCore
 import CardDatabase
+import EventFixtures
 import Foundation
 import PostgresClient
 import Testing
@@ -7,9 +8,10 @@ import TestSupport
 @testable import CardSync
 
 // Helpers for the sync integration tests (SyncTests, SyncCrashTests, SyncConcurrencyTests):
-// one fresh central database and one private temporary directory per test, valid events with
-// valid identity numbers, queues and the sync-owned files. The real `cardsync` executable is
-// run by CardsyncCLI.swift; canonical snapshots of the central state are in CentralSnapshot.swift.
+// one fresh central database and one private temporary directory per test, outboxes written
+// line by line, and the sync-owned files. Valid events come from EventFixtures (SyncFixture);
+// the real `cardsync` executable is run by CardsyncCLI.swift; canonical snapshots of the
+// central state are in CentralSnapshot.swift.
 
 // MARK: - A test's world
 
@@ -104,63 +106,6 @@ final class SyncWorld: @unchecked Sendable {
         #expect(report.refused.isEmpty, "refused bureau lines: \(report.refused.map { "\($0.line): \($0.code)" })",
                 sourceLocation: sourceLocation)
         return report
-    }
-}
-
-// MARK: - Valid events
-
-enum SyncFixture {
-    static let agency = Agency(code: "CS-FR-001", name: "芙蓉区社保卡服务网点", district: "芙蓉区", channel: .counter)
-    static let region = "430102"
-    static let shanghai: Int32 = 8 * 3600
-
-    /// A valid child identity number, different for every `n` in 0..<250_000 (born in 2019-2020).
-    static func childID(_ n: Int) -> IdentityNumber {
-        let birth = CivilDate(dayNumber: CivilDate(year: 2019, month: 3, day: 15)!.dayNumber + n / 500)
-        return IdentityNumber.make(regionCode: region, birthDate: birth, sequence: n % 500 * 2 + 1)
-    }
-
-    static let guardianID = IdentityNumber.make(regionCode: region, birthDate: CivilDate(year: 1988, month: 1, day: 1)!,
-                                                sequence: 11)
-
-    /// `data` of a valid `submitted` event for the child `childID(n)`.
-    static func submittedData(child n: Int, channel: String = "counter") -> JSONValue {
-        let child = childID(n)
-        return [
-            "channel": .string(channel),
-            "child": ["name": .string("王小明\(n)"), "id_number": .string(child.text),
-                      "birth_date": .string(child.birthDate.description), "sex": .string(child.sex == .male ? "M" : "F")],
-            "guardian": ["name": "王建国", "id_number": .string(guardianID.text), "relationship": "father",
-                         "phone": "13812345678"],
-            "household": ["register_number": "430102000123", "address": "长沙市芙蓉区五一大道100号"],
-            "documents": ["birth_certificate", "household_register", "guardian_id", "photo"],
-        ]
-    }
-
-    /// A line object without `seq`.
-    static func event(_ type: String, app: UUID, at: Timestamp, data: JSONValue, eventID: UUID = UUID()) -> JSONValue {
-        [
-            "event_id": .string(eventID.lowercased), "application_id": .string(app.lowercased), "type": .string(type),
-            "occurred_at": .string(at.rfc3339), "data": data,
-        ]
-    }
-
-    /// An instant `minutes` after a base two days before now, written in +08:00.
-    static func at(minutes: Int) -> Timestamp {
-        let base = (Timestamp.now.microseconds / 60_000_000 - 2 * 24 * 60) * 60_000_000
-        return Timestamp(microseconds: base + Int64(minutes) * 60_000_000, offsetSeconds: shanghai)
-    }
-
-    /// A bureau decision line (the outbox shape without `seq`), for a `bureau import` file.
-    static func decision(_ type: EventType, app: UUID, at: Timestamp, data: JSONValue = [:], eventID: UUID = UUID()) -> JSONValue {
-        event(type.rawValue, app: app, at: at, data: data, eventID: eventID)
-    }
-
-    /// Writes JSON lines to a file (each with `\n`).
-    static func writeLines(_ values: [JSONValue], to url: URL) throws {
-        var bytes: [UInt8] = []
-        for value in values { bytes += JSONWriter.bytes(value) + [0x0A] }
-        try Data(bytes).write(to: url)
     }
 }
 

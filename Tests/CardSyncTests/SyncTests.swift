@@ -1,4 +1,5 @@
 import CardCore
+import EventFixtures
 import Foundation
 import PostgresClient
 import Testing

@@ -1,12 +1,12 @@
 import Foundation
+import Synchronization
 
 /// A private directory under /tmp that disappears with the object (or on `remove()`).
 ///
 /// Short /tmp paths also keep Unix socket paths placed inside under their length limit.
 /// The directory is mode 711 (others may pass through, not list), so that when tests run as
 /// root a `LocalCluster` placed inside can still be reached by the `postgres` user.
-public final class TemporaryDirectory: @unchecked Sendable {
-    // @unchecked: `url` is immutable; removal is idempotent.
+public final class TemporaryDirectory: Sendable {
     public let url: URL
 
     public init(prefix: String = "cardsync") throws {
@@ -26,4 +26,22 @@ public final class TemporaryDirectory: @unchecked Sendable {
     }
 
     deinit { remove() }
+
+    /// A directory that is removed when the test process exits, for a fixture that lives in a
+    /// `static let`: Swift never deinitialises those, so such a directory would otherwise stay in
+    /// /tmp after every run.
+    public static func untilExit(prefix: String) throws -> TemporaryDirectory {
+        let directory = try TemporaryDirectory(prefix: prefix)
+        removedAtExit.withLock { paths in
+            if paths.isEmpty { atexit { TemporaryDirectory.removeAtExit() } }
+            paths.append(directory.path)
+        }
+        return directory
+    }
+
+    private static let removedAtExit = Mutex<[String]>([])
+
+    private static func removeAtExit() {
+        for path in removedAtExit.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
+    }
 }

@@ -1,5 +1,6 @@
 import CardDatabase
 import Foundation
+import Synchronization
 import LocalPostgres
 import PostgresClient
 
@@ -55,30 +56,33 @@ public enum TestDatabase {
 }
 
 /// Holds the per-process cluster.
-final class SharedCluster: @unchecked Sendable {
-    // @unchecked: all mutable state is guarded by `lock`.
+final class SharedCluster: Sendable {
     static let instance = SharedCluster()
 
-    private let lock = NSLock()
-    private var state: Result<LocalCluster, Error>?
-    private var directory: URL?
+    private struct State {
+        var cluster: Result<LocalCluster, Error>?
+        var directory: URL?
+    }
+
+    /// Held while the first caller starts the cluster, so later callers wait for it.
+    private let state = Mutex(State())
 
     static let directoryPrefix = "cardsync-test-"
 
     /// The running cluster; the first caller starts it, later callers wait for that.
     func started() throws -> LocalCluster {
-        lock.lock()
-        defer { lock.unlock() }
-        if state == nil {
-            state = Result { try start() }
+        try state.withLock { state in
+            if state.cluster == nil {
+                Self.removeAbandonedClusters()
+                let directory = URL(fileURLWithPath: "/tmp/\(Self.directoryPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+                state.directory = directory
+                state.cluster = Result { try Self.start(in: directory) }
+            }
+            return try state.cluster!.get()
         }
-        return try state!.get()
     }
 
-    private func start() throws -> LocalCluster {
-        Self.removeAbandonedClusters()
-        let directory = URL(fileURLWithPath: "/tmp/\(Self.directoryPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        self.directory = directory
+    private static func start(in directory: URL) throws -> LocalCluster {
         let cluster = try LocalCluster(directory: directory, options: .init(durability: .fastUnsafeForTests))
         // Register cleanup before starting, so a half-started cluster is removed too.
         atexit { SharedCluster.instance.shutdown() }
@@ -88,14 +92,14 @@ final class SharedCluster: @unchecked Sendable {
 
     /// Runs at process exit.
     func shutdown() {
-        lock.lock()
-        defer { lock.unlock() }
-        if case .success(let cluster)? = state {
-            try? cluster.removeAll()
-        } else if let directory, let cluster = try? LocalCluster(directory: directory) {
-            try? cluster.removeAll()
+        state.withLock { state in
+            if case .success(let cluster)? = state.cluster {
+                try? cluster.removeAll()
+            } else if let directory = state.directory, let cluster = try? LocalCluster(directory: directory) {
+                try? cluster.removeAll()
+            }
+            state.cluster = nil
         }
-        state = nil
     }
 
     /// Deletes test clusters whose owning process is gone (it crashed or was killed, so its

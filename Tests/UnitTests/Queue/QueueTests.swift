@@ -1,46 +1,8 @@
 import CardCore
+import EventFixtures
 import Foundation
 import Testing
 @testable import CardSync
-
-/// A fresh temporary directory per test, removed afterwards.
-final class QueueScratch {
-    let root: URL
-
-    init() throws {
-        root = FileManager.default.temporaryDirectory
-            .appendingPathComponent("cardsync-queue-tests-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(at: root) }
-
-    var agency: Agency { Agency(code: "CS-FR-001", name: "芙蓉区社保卡服务网点", district: "芙蓉区", channel: .counter) }
-
-    func queue() throws -> QueueDirectory {
-        try QueueDirectory.initialize(at: root.appendingPathComponent("queue"), agency: agency)
-    }
-
-    func write(_ url: URL, _ bytes: [UInt8]) throws {
-        try Data(bytes).write(to: url)
-    }
-
-    func append(_ url: URL, _ bytes: [UInt8]) throws {
-        let handle = try FileHandle(forWritingTo: url)
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data(bytes))
-        try handle.close()
-    }
-
-    func read(_ url: URL) throws -> [UInt8] { Array(try Data(contentsOf: url)) }
-}
-
-/// A valid outbox line with the given seq and a fresh event id.
-func outboxLine(seq: Int64?, type: String = "documents_verified") -> [UInt8] {
-    let value = ValidationFixture.event(type: type, seq: seq)
-        .setting("event_id", to: .string(UUID().uuidString.lowercased()))
-    return JSONWriter.bytes(value)
-}
 
 @Suite("Queue directory")
 struct QueueDirectoryTests {
