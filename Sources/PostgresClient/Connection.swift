@@ -3,10 +3,10 @@ import Logging
 
 /// One PostgreSQL session over libpq.
 ///
-/// Not safe for concurrent use: libpq connections are single-threaded. It is `Sendable` only so
-/// it can be created on one thread and handed to a worker that then owns it; never call it from
-/// two threads at once (use one connection per thread).
-public final class Connection: @unchecked Sendable {
+/// Not safe for concurrent use: libpq connections are single-threaded. So it is not `Sendable`,
+/// and the compiler refuses code that shares one between threads: each thread opens its own, or
+/// a connection is handed over whole (`sending`) to the one thread that uses it from then on.
+public final class Connection {
     let handle: OpaquePointer
     let logger: Logger?
     private let notices: NoticeSink

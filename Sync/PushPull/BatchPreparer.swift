@@ -1,6 +1,7 @@
 import CardCore
 import Dispatch
 import Foundation
+import Synchronization
 
 /// One outbox batch read and validated, ready to merge.
 struct PreparedBatch: Sendable {
@@ -49,22 +50,20 @@ final class BatchPreparer: @unchecked Sendable {
     }
 
     /// A batch being prepared; `wait()` returns it (nil at the end of the outbox) or its error.
-    final class Pending: @unchecked Sendable {
+    final class Pending: Sendable {
         private let done = DispatchSemaphore(value: 0)
-        private var waited = false
-        fileprivate var outcome: Result<PreparedBatch?, Error> = .success(nil)
+        /// Set once, by the preparing thread, before it signals `done`.
+        private let outcome = Mutex<Result<PreparedBatch?, Error>?>(nil)
 
         /// Waits for the preparation; calling it again returns the same outcome at once.
         func wait() throws -> PreparedBatch? {
-            if !waited {
-                done.wait()
-                waited = true
-            }
-            return try outcome.get()
+            done.wait()
+            done.signal()  // leaves the semaphore up for the next call
+            return try outcome.withLock { $0 ?? .success(nil) }.get()
         }
 
         fileprivate func finish(_ outcome: Result<PreparedBatch?, Error>) {
-            self.outcome = outcome
+            self.outcome.withLock { $0 = outcome }
             done.signal()
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// An exclusive `flock` on `DIR/.cardsync.lock`, held by `cardsync sync` and
 /// `cardsync queue append` while they work on a queue.
@@ -6,15 +7,15 @@ import Foundation
 /// The lock belongs to the open file, so it is released when `release()` is called, when the
 /// object is deallocated, or when the process dies (a crashed sync never leaves a stale lock).
 /// Two `QueueLock`s on the same directory exclude each other even within one process.
-public final class QueueLock: @unchecked Sendable {
-    // @unchecked: `file` is read and written only while holding `state`.
+public final class QueueLock: Sendable {
     public let directory: QueueDirectory
-    private let state = NSLock()
-    private var file: QueueFile?
+    /// The open lock file while the lock is held. A sync job may release the lock on another
+    /// thread than the one that took it, so the file is behind a Mutex.
+    private let file: Mutex<QueueFile?>
 
-    private init(directory: QueueDirectory, file: QueueFile) {
+    private init(directory: QueueDirectory, file: sending QueueFile) {
         self.directory = directory
-        self.file = file
+        self.file = Mutex(file)
     }
 
     deinit { release() }
@@ -36,18 +37,10 @@ public final class QueueLock: @unchecked Sendable {
     }
 
     /// Whether this object still holds the lock.
-    public var isHeld: Bool {
-        state.lock()
-        defer { state.unlock() }
-        return file != nil
-    }
+    public var isHeld: Bool { file.withLock { $0 != nil } }
 
     /// Releases the lock (closing the lock file); calling it again does nothing.
     public func release() {
-        state.lock()
-        let f = file
-        file = nil
-        state.unlock()
-        f?.close()
+        file.withLock { $0.take() }?.close()
     }
 }

@@ -52,9 +52,9 @@ struct AgencyIsolationTests {
         let script = OutboxScript(queue)
         for _ in 0..<5 { try script.submit() }
         let stop = StopFlag()
-        let bureau = try w.connect(as: w.bureauRole)
+        let bureau = Handoff(try w.connect(as: w.bureauRole))
         let merger = Thread {
-            let m = StagedBatchMerger(connection: bureau, logger: .init(label: "test.merge"))
+            let m = StagedBatchMerger(connection: bureau.take(), logger: .init(label: "test.merge"))
             while !stop.isSet {
                 _ = try? m.mergeAll()
                 Thread.sleep(forTimeInterval: 0.02)

@@ -50,8 +50,9 @@ struct StagedConcurrencyTests {
         return try AgencySync(queue: queue, connection: try w.connect(as: role), options: options, logger: .test).run()
     }
 
-    /// The connections of one merger (StagedBatchMerger itself is not Sendable: each thread makes its own).
-    struct MergerConnections: Sendable {
+    /// The connections of one merger, opened on the test's thread and handed to the merger's
+    /// thread with `Handoff` (connections are not Sendable: one thread uses them at a time).
+    struct MergerConnections {
         let connection: Connection
         let projection: Connection?
         var merger: StagedBatchMerger {
@@ -119,9 +120,9 @@ struct StagedConcurrencyTests {
         var mergerThreads: [DispatchSemaphore] = []
         if mergers == .two {
             for index in 0..<2 {
-                let connections = try Self.merger(w, twoConnections: index == 0)
+                let connections = Handoff(try Self.merger(w, twoConnections: index == 0))
                 mergerThreads.append(Self.spawn {
-                    let m = connections.merger
+                    let m = connections.take().merger
                     start.wait()
                     var last = false
                     while true {
@@ -218,9 +219,9 @@ struct StagedConcurrencyTests {
         // Round 0: both on two connections; 1: both on one; 2: one of each.
         let shapes = [[true, true], [false, false], [true, false]][round]
         let threads = try shapes.enumerated().map { index, two in
-            let connections = try Self.merger(w, twoConnections: two)
+            let connections = Handoff(try Self.merger(w, twoConnections: two))
             return Self.spawn {
-                let m = connections.merger
+                let m = connections.take().merger
                 start.wait()
                 do { outcomes.add(try m.mergeAll()) } catch { outcomes.add(error: error, "merger \(index)") }
             }

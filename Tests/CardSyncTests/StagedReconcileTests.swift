@@ -167,9 +167,10 @@ struct StagedReconcileTests {
         case .mergeWhileReconcileWaits:
             let stop = StopFlag()
             let errors = StagedErrorBox()
-            let (ledgerSide, projectionSide) = (try Connection(conninfo: bureauURI), try Connection(conninfo: bureauURI))
+            let (ledgerSide, projectionSide) = (Handoff(try Connection(conninfo: bureauURI)), Handoff(try Connection(conninfo: bureauURI)))
             Thread {
-                let merger = StagedBatchMerger(connection: ledgerSide, projection: projectionSide, logger: .init(label: "test.staged-merge"))
+                let merger = StagedBatchMerger(connection: ledgerSide.take(), projection: projectionSide.take(),
+                                               logger: .init(label: "test.staged-merge"))
                 while !stop.isSet {
                     do { try merger.mergeAll() } catch { errors.add("\(error)") }
                     Thread.sleep(forTimeInterval: 0.02)

@@ -58,8 +58,9 @@ struct SyncConcurrencyTests {
         }
         #expect(try world.ledgerCount == 0)
 
+        let unlocker = Handoff(other)
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.4) {
-            _ = try? other.execute("SELECT pg_advisory_unlock($1, hashtext($2))",
+            _ = try? unlocker.take().execute("SELECT pg_advisory_unlock($1, hashtext($2))",
                                    [.int32(MergeLocks.agencySyncClass), .text(SyncFixture.agency.code)])
         }
         let result = try world.sync(queue, lockWait: .seconds(20))
