@@ -38,7 +38,7 @@ struct BenchReconcileCommand: ParsableCommand {
         let queue = QueueDirectory(dir.appendingPathComponent(summary.agencies[0].agency.code))
         let uri = try bench.create("r")
         let connection = try Connection(conninfo: uri)
-        try Migrator(connection: connection, logger: Logger(label: "cardsync.migrate")).migrate()
+        _ = try Migrator(connection: connection, logger: Logger(label: "cardsync.migrate")).migrate()
         printError("syncing, importing the bureau's decisions, syncing again…")
         _ = try AgencySync(queue: queue, connection: connection, logger: Logger(label: "cardsync.sync")).run()
         _ = try BureauRecorder(connection: connection, logger: Logger(label: "cardsync.bureau")).importFile(dir.appendingPathComponent("bureau-decisions.jsonl"))

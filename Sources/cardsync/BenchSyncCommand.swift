@@ -136,7 +136,8 @@ struct BenchSyncCommand: ParsableCommand {
     /// Writes the ledger's rows in binary COPY format to `file`; returns how many.
     private static func exportLedger(from syncDB: String, to file: URL) throws -> Int {
         let source = try Connection(conninfo: syncDB)
-        FileManager.default.createFile(atPath: file.path, contents: nil)
+        // A failure here shows as FileHandle's error just below, which names the file.
+        _ = FileManager.default.createFile(atPath: file.path, contents: nil)
         let handle = try FileHandle(forWritingTo: file)
         defer { try? handle.close() }
         // A partitioned ledger (migration 7) is copied out through a query.
@@ -150,7 +151,7 @@ struct BenchSyncCommand: ParsableCommand {
     private func plainCopySeconds(of file: URL, bench: BenchDatabases, round: Int) throws -> Double {
         defer { bench.drop("a\(round)") }
         let target = try Connection(conninfo: try bench.create("a\(round)"))
-        try Migrator(connection: target, logger: Logger(label: "cardsync.migrate")).migrate()
+        _ = try Migrator(connection: target, logger: Logger(label: "cardsync.migrate")).migrate()
         try target.executeScript("CREATE TABLE public.plain_ledger (LIKE cardsync.ledger INCLUDING ALL)")
         let reader = try FileHandle(forReadingFrom: file)
         defer { try? reader.close() }
@@ -166,7 +167,7 @@ struct BenchSyncCommand: ParsableCommand {
 
     private func naiveInsert(queues: [String], bench: BenchDatabases, limit: Int) throws -> (Int, Double) {
         let conn = try Connection(conninfo: try bench.create("d"))
-        try Migrator(connection: conn, logger: Logger(label: "cardsync.migrate")).migrate()
+        _ = try Migrator(connection: conn, logger: Logger(label: "cardsync.migrate")).migrate()
         let validator = EventLineValidator(mode: .outbox, now: .now)
         var sample: [(QueueEvent, String)] = []
         let perQueue = max(1, limit / max(1, queues.count) + 1)

@@ -49,7 +49,7 @@ struct DemoCommand: ParsableCommand {
         try admin.executeScript("CREATE DATABASE \(quoted) ENCODING 'UTF8'")
         let uri = cluster.connectionURI(database: Self.databaseName)
         let connection = try Connection(conninfo: uri)
-        try Migrator(connection: connection, logger: Logger(label: "cardsync.migrate")).migrate()
+        _ = try Migrator(connection: connection, logger: Logger(label: "cardsync.migrate")).migrate()
         say("  database: \(Self.databaseName) (created fresh, schema migrated)")
 
         // The city.

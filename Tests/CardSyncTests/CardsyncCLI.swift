@@ -63,8 +63,9 @@ enum CardsyncCLI {
             let id = UUID().uuidString
             stdoutURL = scratch.appendingPathComponent("cli-\(id).out")
             stderrURL = scratch.appendingPathComponent("cli-\(id).err")
-            FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-            FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+            for url in [stdoutURL, stderrURL] where !FileManager.default.createFile(atPath: url.path, contents: nil) {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
+            }
             process = Process()
             process.executableURL = executable
             process.arguments = arguments
