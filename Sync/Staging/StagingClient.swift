@@ -48,8 +48,17 @@ struct StagingClient {
         var unmerged = 0
     }
 
+    /// Takes what the merge made of the agency's batches since the last take, in one REPEATABLE
+    /// READ transaction: the function chooses the batches to report in one
+    /// statement and counts the unmerged lines in another, and at READ COMMITTED each statement
+    /// sees its own snapshot, so a merge that committed between the two left its batch neither
+    /// reported nor unmerged ("pushed 0, unmerged 0" for events just applied). With one snapshot
+    /// both statements see the same batches. Only this agency's sync, which holds the agency's
+    /// lock, writes the agency's `agency_sync_state` row, so the row lock cannot conflict.
     func takeResults() throws -> Results {
-        let rows = try connection.query("SELECT * FROM cardsync.take_batch_results($1)", [.text(agency)])
+        let rows = try connection.withTransaction(isolation: .repeatableRead) { conn in
+            try conn.query("SELECT * FROM cardsync.take_batch_results($1)", [.text(agency)])
+        }
         var out = Results()
         guard let row = rows.first else { return out }
         out.merged.accepted = Int(try row.decode(Int64.self, column: "accepted"))
