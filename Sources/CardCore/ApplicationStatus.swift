@@ -29,10 +29,11 @@ public enum ApplicationStatus: String, Sendable, CaseIterable, Codable {
     /// The active statuses, in declaration order.
     public static let active: [ApplicationStatus] = allCases.filter(\.isActive)
 
-    /// `'submitted', 'returned', …`: the active statuses as SQL literals, for a predicate that
-    /// must read exactly like the partial unique index's (the planner then uses that index).
-    /// Built from the enum's own raw values, never from input.
-    public static let activeSQLList: String = active.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+    /// The active statuses' names, bound as a `text[]` parameter (`status = ANY($n::text[])`).
+    /// The server plans an unnamed statement with the value bound, so it can still prove the
+    /// predicate implies the partial unique index's and use that index (BatchStateLoaderTests
+    /// checks the plan).
+    public static let activeNames: [String] = active.map(\.rawValue)
 
     /// Statuses past `submitted` in the duplicate rule's sense: the bureau has already acted on them
     /// (returned for correction, approved, or further).

@@ -123,7 +123,7 @@ public struct ConflictResolver {
     /// Active applications (not on hold, not terminal) of a child outside a set.
     static let otherActiveSQL: PostgresQuery = """
         SELECT application_id, owning_agency, status FROM cardsync.applications
-        WHERE child_id_number = $1 AND status IN (\(unescaped: ApplicationStatus.activeSQLList))
+        WHERE child_id_number = $1 AND status = ANY($3::text[])
           AND NOT (application_id = ANY($2::uuid[]))
         ORDER BY application_id
         """
@@ -299,7 +299,8 @@ public struct ConflictResolver {
                     ? "keep \(cardID.lowercased) (the issued card): the other application is then withdrawn"
                     : "withdraw application \(keptID.lowercased) at its agency, or dismiss it through the bureau's replacement-card procedure")
         }
-        let rows = try conn.query(Self.otherActiveSQL, [.text(kept.childIDNumber), .uuidArray(ids)])
+        let rows = try conn.query(Self.otherActiveSQL, [.text(kept.childIDNumber), .uuidArray(ids),
+                                                            .textArray(ApplicationStatus.activeNames)])
         if let rival = rows.first {
             let rivalID = try rival.decode(UUID.self, column: "application_id")
             let agency = try rival.decode(String.self, column: "owning_agency")

@@ -58,15 +58,14 @@ enum BatchStateLoader {
         guard !children.isEmpty else { return [] }
         return try connection.query("""
             SELECT \(unescaped: CentralRowMapper.applicationColumns) FROM cardsync.applications
-            WHERE status IN (\(unescaped: ApplicationStatus.activeSQLList))
-              AND child_id_number = ANY($1::text[])
+            WHERE status = ANY($2::text[]) AND child_id_number = ANY($1::text[])
             UNION ALL
             SELECT \(unescaped: CentralRowMapper.applicationColumns) FROM cardsync.applications
             WHERE status = 'on_hold' AND child_id_number = ANY($1::text[])
             UNION ALL
             SELECT \(unescaped: CentralRowMapper.applicationColumns) FROM cardsync.applications
             WHERE status = 'issued' AND child_id_number = ANY($1::text[])
-            """, [.textArray(children)]).map(CentralRowMapper.decodeApplication)
+            """, [.textArray(children), .textArray(ApplicationStatus.activeNames)]).map(CentralRowMapper.decodeApplication)
     }
 
     /// The pending events of `ids`, and those of `awaiting` that arrived before their

@@ -1,4 +1,5 @@
 import CardCore
+import CardDatabase
 import Foundation
 import PostgresClient
 import Testing
@@ -78,5 +79,20 @@ struct BatchStateLoaderTests {
         // The helper connection is left idle, outside any transaction, for the projection's writes.
         #expect(try helper.query("SELECT 1 AS one").count == 1)
         try world.expectVerifyClean()
+    }
+
+    @Test("the active statuses bound as a text[] parameter still let the planner use the one-active-per-child index")
+    func boundActiveStatusesUseThePartialIndex() throws {
+        let db = try TestDatabase.connect()
+        _ = try Migrator(connection: db, logger: .test).migrate()
+        // Sequential scans off: if the planner could not prove the bound predicate implies the
+        // index's, the plan would still be a (disabled) sequential scan.
+        try db.executeScript("SET enable_seqscan = off; SET enable_bitmapscan = off")
+        let plan = try db.query("""
+            EXPLAIN SELECT application_id FROM cardsync.applications
+            WHERE status = ANY($2::text[]) AND child_id_number = ANY($1::text[])
+            """, [.textArray(["430102201903150011"]), .textArray(ApplicationStatus.activeNames)])
+            .map { try $0.decode(String.self, at: 0) }.joined(separator: "\n")
+        #expect(plan.contains("applications_one_active_per_child"), "\(plan)")
     }
 }

@@ -6,7 +6,7 @@ import Testing
 struct ApplicationStatusTests {
     @Test func activeMeansOpenAndNotOnHold() {
         #expect(ApplicationStatus.active == [.submitted, .returned, .approved, .produced, .dispatched])
-        #expect(ApplicationStatus.activeSQLList == "'submitted', 'returned', 'approved', 'produced', 'dispatched'")
+        #expect(ApplicationStatus.activeNames == ["submitted", "returned", "approved", "produced", "dispatched"])
         #expect(!ApplicationStatus.onHold.isActive)
         #expect(ApplicationStatus.allCases.filter(\.isTerminal).allSatisfy { !$0.isActive })
     }
